@@ -1,0 +1,5 @@
+"""gemma-review: a local-first AI code reviewer."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

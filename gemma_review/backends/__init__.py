@@ -1,0 +1,1 @@
+"""Model backends: Ollama (default), OpenAI-compatible servers, embedded llama.cpp."""

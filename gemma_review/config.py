@@ -1,0 +1,301 @@
+"""Settings: defaults < config file < environment < flags (and LSP options).
+
+One dataclass carries every setting; the CLI, the hook and the language server all
+build it through :func:`load_settings` so a name means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+SEVERITIES = ("info", "warning", "error")
+CATEGORIES = ("bug", "security", "performance", "maintainability", "style")
+BACKENDS = ("auto", "ollama", "openai", "embedded")
+FAIL_ON = ("info", "warning", "error", "never")
+SCOPES = ("changes", "file")
+TRIGGERS = ("save", "type", "manual")
+
+DEFAULT_MODEL = "gemma4:e4b"
+DEFAULT_HOST = "http://127.0.0.1:11434"
+
+
+@dataclass
+class Settings:
+    """Every setting, with its default. Names are those of the config file."""
+
+    model: str = DEFAULT_MODEL
+    host: str = DEFAULT_HOST
+    backend: str = "auto"
+    model_file: str | None = None  # GGUF for the embedded backend
+    api_key_env: str = "OPENAI_API_KEY"  # env var holding the key for the openai backend
+    allow_remote: bool = False
+    fail_on: str = "error"
+    min_confidence: float = 0.5
+    min_severity: str = "info"
+    categories: list[str] = field(default_factory=lambda: list(CATEGORIES))
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    num_ctx: int = 8192
+    num_predict: int = 1024
+    timeout: float = 120.0
+    keep_alive: str = "10m"
+    seed: int = 42
+    guidelines: str | None = None  # path; None = look for the default names
+    cache: bool = True
+    cache_dir: str | None = None
+    max_unit_lines: int = 200
+    # language server
+    scope: str = "changes"
+    trigger: str = "save"
+    debounce_ms: int = 1500
+
+    @property
+    def review_key(self) -> str:
+        """The settings that change what the model is asked; part of the cache key."""
+        return f"{self.model}|{self.num_predict}|{self.seed}|{sorted(self.categories)}|{self.guidelines}"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+CONFIG_FILE_NAMES = (".gemma-review.toml", "pyproject.toml")
+
+
+def setting_names() -> list[str]:
+    return list(_FIELDS)
+
+
+def _snake(name: str) -> str:
+    """Accept camelCase (VS Code style) and kebab-case as well as snake_case."""
+    name = name.replace("-", "_")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    f = _FIELDS[name]
+    kind = f.type if isinstance(f.type, str) else str(f.type)
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind == "list[str]":
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return list(value)
+            raise ValueError
+        if kind in ("str", "str | None"):
+            if value is None and kind == "str | None":
+                return None
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{origin}: setting '{name}' must be a {kind.replace(' | None', '')}, got {value!r}"
+        ) from None
+    return value
+
+
+def _validate(s: Settings, origin: str) -> None:
+    def choice(name: str, allowed: tuple[str, ...]) -> None:
+        value = getattr(s, name)
+        if value not in allowed:
+            raise ConfigError(
+                f"{origin}: '{name}' must be one of {', '.join(allowed)}, got {value!r}"
+            )
+
+    choice("backend", BACKENDS)
+    choice("fail_on", FAIL_ON)
+    choice("min_severity", SEVERITIES)
+    choice("scope", SCOPES)
+    choice("trigger", TRIGGERS)
+    bad = [c for c in s.categories if c not in CATEGORIES]
+    if bad:
+        raise ConfigError(
+            f"{origin}: unknown categor{'y' if len(bad) == 1 else 'ies'} {', '.join(bad)}; "
+            f"choose from {', '.join(CATEGORIES)}"
+        )
+    if not 0.0 <= s.min_confidence <= 1.0:
+        raise ConfigError(f"{origin}: 'min_confidence' must be between 0 and 1")
+    for name in ("num_ctx", "num_predict", "max_unit_lines"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{origin}: '{name}' must be a positive number")
+    if s.num_predict >= s.num_ctx:
+        raise ConfigError(f"{origin}: 'num_predict' ({s.num_predict}) must be below 'num_ctx' ({s.num_ctx})")
+    if s.timeout <= 0:
+        raise ConfigError(f"{origin}: 'timeout' must be a positive number of seconds")
+
+
+def apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Settings:
+    """Return a copy of ``settings`` with ``values`` (any key style) applied and checked."""
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        name = _snake(str(key))
+        if name not in _FIELDS:
+            raise ConfigError(
+                f"{origin}: unknown setting '{key}' (known: {', '.join(_FIELDS)})"
+            )
+        changes[name] = _coerce(name, value, origin)
+    new = dataclasses.replace(settings, **changes)
+    if "host" in changes:
+        new.host = normalize_host(new.host, origin)
+    _validate(new, origin)
+    return new
+
+
+def normalize_host(host: str, origin: str = "host") -> str:
+    """Accept ``host:port`` and bare hosts as Ollama does (``OLLAMA_HOST=0.0.0.0``)."""
+    host = host.strip()
+    if not host:
+        raise ConfigError(f"{origin}: the model host is empty; set e.g. {DEFAULT_HOST}")
+    if "://" not in host:
+        host = "http://" + host
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{origin}: '{host}' is not an http(s) URL such as {DEFAULT_HOST}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{origin}: '{host}' has an invalid port") from None
+    if port is None and parts.scheme == "http" and ":" not in parts.netloc.rsplit("@", 1)[-1]:
+        host = f"{parts.scheme}://{parts.netloc}:11434{parts.path}"
+    return host.rstrip("/")
+
+
+def is_loopback_host(host: str) -> bool:
+    name = urlsplit(host).hostname or ""
+    if name in ("localhost", "localhost.localdomain") or name.endswith(".localhost"):
+        return True
+    try:
+        addr = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    # 0.0.0.0 means "this machine" to Ollama users (OLLAMA_HOST=0.0.0.0).
+    return addr.is_loopback or addr.is_unspecified
+
+
+def check_privacy(settings: Settings) -> None:
+    """Refuse to send code off this machine unless the user said so."""
+    if settings.backend == "embedded" or settings.allow_remote:
+        return
+    if not is_loopback_host(settings.host):
+        raise ConfigError(
+            f"refusing to send code to {settings.host}: it is not on this machine; "
+            "set allow_remote = true (or --allow-remote) if you trust that server"
+        )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
+    """Nearest ``.gemma-review.toml``, or ``pyproject.toml`` with [tool.gemma-review]."""
+    start = start.resolve()
+    if start.is_file():
+        start = start.parent
+    for folder in (start, *start.parents):
+        own = folder / ".gemma-review.toml"
+        if own.is_file():
+            data = _read_toml(own)
+            return own, data.get("tool", {}).get("gemma-review", data)
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            data = _read_toml(pyproject)
+            section = data.get("tool", {}).get("gemma-review")
+            if section is not None:
+                if not isinstance(section, dict):
+                    raise ConfigError(f"{pyproject}: [tool.gemma-review] must be a table")
+                return pyproject, section
+        if (folder / ".git").exists():
+            break
+    return None
+
+
+ENV_VARS = {
+    "GEMMA_REVIEW_MODEL": "model",
+    "GEMMA_REVIEW_HOST": "host",
+    "GEMMA_REVIEW_BACKEND": "backend",
+    "GEMMA_REVIEW_MODEL_FILE": "model_file",
+    "GEMMA_REVIEW_CACHE_DIR": "cache_dir",
+    "GEMMA_REVIEW_TIMEOUT": "timeout",
+}
+
+
+def env_values(env: Mapping[str, str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if env.get("OLLAMA_HOST"):
+        values["host"] = env["OLLAMA_HOST"]
+    for var, name in ENV_VARS.items():
+        if env.get(var):
+            values[name] = env[var]
+    return values
+
+
+@dataclass
+class LoadedSettings:
+    settings: Settings
+    config_file: Path | None
+    root: Path  # folder the config file is in (or the start folder)
+
+
+def load_settings(
+    start: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
+) -> LoadedSettings:
+    """Defaults < config file < environment < ``overrides`` (flags or LSP options)."""
+    start = Path.cwd() if start is None else start
+    env = os.environ if env is None else env
+    settings = Settings()
+    found: tuple[Path, dict[str, Any]] | None
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist")
+        data = _read_toml(config_file)
+        found = (config_file, data.get("tool", {}).get("gemma-review", data))
+    else:
+        found = find_config_file(start)
+    root = start.resolve() if start.is_dir() else start.resolve().parent
+    path: Path | None = None
+    if found is not None:
+        path, section = found
+        root = path.parent
+        settings = apply(settings, section, str(path))
+    settings = apply(settings, env_values(env), "environment")
+    if overrides:
+        settings = apply(settings, {k: v for k, v in overrides.items() if v is not None}, "option")
+    return LoadedSettings(settings, path, root)

@@ -1,0 +1,45 @@
+"""Errors that reach the user as one clear line, each with its exit code."""
+
+from __future__ import annotations
+
+# Exit codes (documented in the README).
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_MODEL_UNAVAILABLE = 3
+
+
+class GemmaReviewError(Exception):
+    """A problem the user can act on; ``str(err)`` is the one-line message."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(GemmaReviewError):
+    """Bad configuration file, environment variable or flag value."""
+
+
+class InputError(GemmaReviewError):
+    """Bad input: unreadable diff, missing file, not a git repository, ..."""
+
+
+class ModelError(GemmaReviewError):
+    """The model could not be used; the review did not happen."""
+
+    exit_code = EXIT_MODEL_UNAVAILABLE
+
+
+class ModelUnavailableError(ModelError):
+    """The model server cannot be reached (not running, wrong host)."""
+
+
+class ModelNotFoundError(ModelError):
+    """The server answers but does not have the model."""
+
+
+class PromptTooLargeError(ModelError):
+    """The prompt does not fit the model's context window."""
+
+
+class ReviewCancelled(Exception):
+    """Raised inside the engine when the caller cancelled the review."""

@@ -1,0 +1,299 @@
+"""Intake: what changed. Diffs (unidiff), git (GitPython), files and editor buffers.
+
+Every source becomes a list of :class:`FileChange`: the new text of a file and the
+lines that changed in it. Deletions, binary files, mode-only changes, renames without
+edits and submodules are kept with a ``skip_reason`` instead of crashing.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import InputError
+from .textfile import NotText, decode, read_text
+
+LineRanges = list[tuple[int, int]]
+
+
+@dataclass
+class FileChange:
+    path: str  # as shown to the user (repo-relative for git and diffs)
+    text: str | None = None  # the new content; None when skipped
+    changed: LineRanges | None = None  # 1-based inclusive ranges; None = whole file
+    skip_reason: str | None = None
+    abspath: Path | None = None  # where --fix writes; None for index/commit blobs
+    status: str = "modified"  # added | modified | renamed
+
+    @property
+    def skipped(self) -> bool:
+        return self.skip_reason is not None
+
+    def changed_lines(self) -> set[int] | None:
+        if self.changed is None:
+            return None
+        return {n for a, b in self.changed for n in range(a, b + 1)}
+
+
+@dataclass
+class DiffFile:
+    """What a diff says about one file, before its new text is looked up."""
+
+    path: str
+    changed: LineRanges = field(default_factory=list)
+    skip_reason: str | None = None
+    status: str = "modified"
+
+
+def to_ranges(lines: Iterable[int]) -> LineRanges:
+    ranges: LineRanges = []
+    for n in sorted(set(lines)):
+        if ranges and n == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], n)
+        else:
+            ranges.append((n, n))
+    return ranges
+
+
+def _strip_prefix(path: str | None) -> str:
+    if path is None:
+        return ""
+    for prefix in ("a/", "b/"):
+        if path.startswith(prefix):
+            return path[len(prefix):]
+    return path
+
+
+def parse_diff(diff_text: str) -> list[DiffFile]:
+    """Changed line ranges per file of a unified diff (git or plain)."""
+    from unidiff import PatchSet
+    from unidiff.errors import UnidiffParseError
+
+    if not diff_text.strip():
+        return []
+    try:
+        patch = PatchSet(io.StringIO(diff_text))
+    except UnidiffParseError as exc:
+        raise InputError(f"the diff cannot be parsed ({exc}); pass a unified diff such as `git diff` prints") from None
+    files: list[DiffFile] = []
+    for pf in patch:
+        target = _strip_prefix(pf.target_file)
+        source = _strip_prefix(pf.source_file)
+        path = target if target and target != "/dev/null" else source
+        header = "\n".join(getattr(pf, "patch_info", None) or [])
+        entry = DiffFile(path=path)
+        if pf.is_added_file:
+            entry.status = "added"
+        elif pf.is_rename:
+            entry.status = "renamed"
+        if "160000" in header or any(
+            line.value.startswith("Subproject commit") for hunk in pf for line in hunk
+        ):
+            entry.skip_reason = "submodule"
+        elif pf.is_binary_file:
+            entry.skip_reason = "binary file"
+        elif pf.is_removed_file:
+            entry.skip_reason = "deleted"
+        else:
+            changed: set[int] = set()
+            for hunk in pf:
+                pending_removal = False
+                last_target: int | None = None
+                for line in hunk:
+                    if line.is_added:
+                        changed.add(line.target_line_no)
+                    elif line.is_removed:
+                        pending_removal = True
+                        continue
+                    if line.target_line_no is not None:
+                        if pending_removal:
+                            # A deletion changes the code around it: review where it was.
+                            changed.add(line.target_line_no)
+                        last_target = line.target_line_no
+                    pending_removal = False
+                if pending_removal:
+                    anchor = last_target or max(hunk.target_start + hunk.target_length - 1, 1)
+                    changed.add(anchor)
+            entry.changed = to_ranges(changed)
+            if not entry.changed:
+                if pf.is_rename:
+                    entry.skip_reason = "renamed without changes"
+                elif "old mode" in header or "new mode" in header:
+                    entry.skip_reason = "mode change only"
+                else:
+                    entry.skip_reason = "no changed lines"
+        files.append(entry)
+    return files
+
+
+def _resolve(diff_files: list[DiffFile], read: Callable[[str], bytes | None], root: Path | None) -> list[FileChange]:
+    out: list[FileChange] = []
+    for df in diff_files:
+        abspath = (root / df.path) if root is not None else None
+        if df.skip_reason:
+            out.append(FileChange(df.path, skip_reason=df.skip_reason, status=df.status))
+            continue
+        data = read(df.path)
+        if data is None:
+            out.append(FileChange(df.path, skip_reason="not found (apply the diff first, or run from the repository root)"))
+            continue
+        try:
+            text = decode(data)
+        except NotText as exc:
+            out.append(FileChange(df.path, skip_reason=str(exc)))
+            continue
+        out.append(FileChange(df.path, text, df.changed, abspath=abspath, status=df.status))
+    return out
+
+
+def from_diff(diff_text: str, root: Path) -> list[FileChange]:
+    """Changes of a diff whose new side is the working tree under ``root``."""
+
+    def read(path: str) -> bytes | None:
+        try:
+            return (root / path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    return _resolve(parse_diff(diff_text), read, root)
+
+
+def from_files(paths: Iterable[Path], display_root: Path | None = None) -> list[FileChange]:
+    out: list[FileChange] = []
+    for p in paths:
+        shown = str(p)
+        if display_root is not None:
+            try:
+                shown = str(p.resolve().relative_to(display_root.resolve()))
+            except ValueError:
+                pass
+        out.append(FileChange(shown, read_text(p), None, abspath=p))
+    return out
+
+
+# --- git ---------------------------------------------------------------------------
+
+def open_repo(start: Path):  # -> git.Repo
+    import git
+
+    try:
+        return git.Repo(start, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise InputError(f"{start} is not inside a git repository; review files or pass --diff") from None
+    except git.GitCommandNotFound:  # pragma: no cover - git missing
+        raise InputError("git is not installed; review files or pass --diff") from None
+
+
+def _git_diff(repo, *args: str) -> str:
+    import git
+
+    try:
+        # -M: renames; --no-ext-diff/--no-color: plain output whatever the user's config.
+        return repo.git.diff(*args, "-M", "--no-color", "--no-ext-diff", "-U0", strip_newline_in_stdout=False)
+    except git.GitCommandError as exc:
+        err = (exc.stderr or "").strip().splitlines()
+        raise InputError(f"git diff failed: {err[-1] if err else exc}") from None
+
+
+def _head_exists(repo) -> bool:
+    try:
+        repo.head.commit
+        return True
+    except ValueError:
+        return False
+
+
+def from_staged(start: Path) -> list[FileChange]:
+    """What ``git commit`` would record: index blobs, never the working tree."""
+    repo = open_repo(start)
+    root = Path(repo.working_tree_dir or start)
+    if not _head_exists(repo):
+        # No commit yet: compare the index with the empty tree.
+        empty = repo.git.hash_object("-t", "tree", "/dev/null")
+        diff = _git_diff(repo, "--cached", empty)
+    else:
+        diff = _git_diff(repo, "--cached")
+
+    def read(path: str) -> bytes | None:
+        try:
+            entry = repo.index.entries[(path, 0)]
+        except KeyError:
+            return None
+        return repo.odb.stream(entry.binsha).read()
+
+    return _resolve(parse_diff(diff), read, root)
+
+
+def _blob_reader(repo, rev: str) -> Callable[[str], bytes | None]:
+    commit = repo.commit(rev)
+
+    def read(path: str) -> bytes | None:
+        try:
+            return (commit.tree / path).data_stream.read()
+        except KeyError:
+            return None
+
+    return read
+
+
+def from_range(start: Path, base: str, head: str | None = None) -> list[FileChange]:
+    """``base...head`` (head's blobs) or, without head, ``merge-base(base, HEAD)`` against the working tree."""
+    import git
+
+    repo = open_repo(start)
+    root = Path(repo.working_tree_dir or start)
+    try:
+        if head is None:
+            merge_base = repo.git.merge_base(base, "HEAD")
+            diff = _git_diff(repo, merge_base)
+
+            def read(path: str) -> bytes | None:
+                try:
+                    return (root / path).read_bytes()
+                except (FileNotFoundError, IsADirectoryError):
+                    return None
+
+            return _resolve(parse_diff(diff), read, root)
+        diff = _git_diff(repo, f"{base}...{head}")
+        return _resolve(parse_diff(diff), _blob_reader(repo, head), None)
+    except git.GitCommandError as exc:
+        err = (exc.stderr or "").strip().splitlines()
+        raise InputError(f"cannot compare with '{base}': {err[-1] if err else exc}") from None
+    except (git.BadName, ValueError):
+        raise InputError(f"'{head or base}' is not a known git revision") from None
+
+
+def head_text(repo_root: Path, path: Path) -> str | None:
+    """The file's text at HEAD, or None when untracked/new (then everything is changed)."""
+    import git
+
+    try:
+        repo = git.Repo(repo_root, search_parent_directories=True)
+        rel = path.resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
+        data = (repo.head.commit.tree / rel).data_stream.read()
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError, KeyError):
+        return None
+    try:
+        return decode(data)
+    except NotText:
+        return None
+
+
+def from_buffer(path: str, text: str, base_text: str | None, abspath: Path | None = None) -> FileChange:
+    """An editor buffer against a base text (HEAD): only differing lines are changed."""
+    if base_text is None:
+        return FileChange(path, text, None, abspath=abspath, status="added")
+    import difflib
+
+    from .textfile import split_lines
+
+    old, new = split_lines(base_text), split_lines(text)
+    changed: set[int] = set()
+    for tag, _i1, _i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag in ("replace", "insert"):
+            changed.update(range(j1 + 1, j2 + 1))
+        elif tag == "delete" and new:
+            changed.add(min(j1 + 1, len(new)))
+    return FileChange(path, text, to_ranges(changed), abspath=abspath)

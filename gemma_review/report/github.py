@@ -1,0 +1,26 @@
+"""GitHub Actions workflow commands: one ``::error``/``::warning``/``::notice`` per finding."""
+
+from __future__ import annotations
+
+from ..engine import ReviewResult
+
+COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def _data(s: str) -> str:
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _prop(s: str) -> str:
+    return _data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(result: ReviewResult, **_: object) -> str:
+    out = []
+    for f in result.findings:
+        props = (
+            f"file={_prop(f.path)},line={f.line},endLine={f.end_line},col={f.column},"
+            f"title={_prop(f'gemma-review [{f.category}] {f.title}')}"
+        )
+        out.append(f"::{COMMANDS[f.severity]} {props}::{_data(f.explanation or f.title)}")
+    return "".join(line + "\n" for line in out)

@@ -1,0 +1,65 @@
+"""Stable JSON output (documented in the README; ``version`` bumps on breaking changes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import __version__
+from ..engine import ReviewResult
+from ..findings import Finding
+from .edits import fix_edit
+
+JSON_VERSION = 1
+
+
+def finding_dict(f: Finding, text: str | None) -> dict[str, Any]:
+    fix = None
+    if f.fix is not None and text is not None:
+        fix = {
+            "applicability": "suggested",
+            "content_hash": f.fix.content_hash,
+            "edits": [fix_edit(f.fix, text)],
+        }
+    return {
+        "path": f.path,
+        "range": {
+            "start": {"line": f.line, "column": f.column},
+            "end": {"line": f.end_line, "column": f.end_column},
+        },
+        "severity": f.severity,
+        "category": f.category,
+        "title": f.title,
+        "explanation": f.explanation,
+        "confidence": round(f.confidence, 3),
+        "existing_code": f.existing_code,
+        "suggested_code": f.suggested_code,
+        "fingerprint": f.fingerprint,
+        "fix": fix,
+    }
+
+
+def render(result: ReviewResult, **_: object) -> str:
+    counts = {s: sum(1 for f in result.findings if f.severity == s) for s in ("error", "warning", "info")}
+    doc = {
+        "version": JSON_VERSION,
+        "tool": {"name": "gemma-review", "version": __version__},
+        "model": result.model,
+        "backend": result.backend,
+        "findings": [
+            finding_dict(f, result.files[f.path].text if f.path in result.files else None) for f in result.findings
+        ],
+        "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
+        "notes": result.notes,
+        "summary": {
+            "findings": len(result.findings),
+            **counts,
+            "files": len(result.files),
+            "units": result.units,
+            "cached_units": result.cached_units,
+            "cancelled": result.cancelled,
+            "wall_seconds": round(result.wall_seconds, 3),
+        },
+        "metrics": result.metrics.to_dict(),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,123 @@
+"""Human output in the spirit of ruff: location line, code frame, explanation, fix diff."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+from ..engine import ReviewResult
+from ..findings import Finding
+from ..fixes import apply_to_text
+from ..textfile import split_lines
+
+COLORS = {"error": "31", "warning": "33", "info": "36", "bold": "1", "dim": "2", "add": "32", "del": "31"}
+CONTEXT = 1
+
+
+def use_color(stream: TextIO, choice: str = "auto") -> bool:
+    if choice in ("always", "never"):
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+class Painter:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, style: str) -> str:
+        return f"\x1b[{COLORS[style]}m{text}\x1b[0m" if self.enabled else text
+
+
+def frame(f: Finding, lines: list[str], paint: Painter) -> list[str]:
+    lo, hi = max(1, f.line - CONTEXT), min(len(lines), f.end_line + CONTEXT)
+    width = len(str(hi))
+    gutter = " " * (width + 2) + "|"
+    out = [paint(gutter, "dim")]
+    for n in range(lo, hi + 1):
+        text = lines[n - 1].expandtabs(4)
+        mark = paint(">", f.severity) if f.line <= n <= f.end_line else " "
+        out.append(f"{mark} {paint(f'{n:>{width}} |', 'dim')} {text}")
+    out.append(paint(gutter, "dim"))
+    return out
+
+
+def fix_diff(f: Finding, text: str, paint: Painter) -> list[str]:
+    if f.fix is None:
+        return []
+    lines = split_lines(text)
+    old = lines[f.fix.start_line - 1 : f.fix.end_line]
+    new = f.fix.replacement.split("\n") if f.fix.replacement else []
+    out = [paint("  fix:", "bold")]
+    out += [paint(f"  - {ln.expandtabs(4)}", "del") for ln in old]
+    out += [paint(f"  + {ln.expandtabs(4)}", "add") for ln in new]
+    return out
+
+
+def render(result: ReviewResult, color: bool = False, show_fixes: bool = False, **_: object) -> str:
+    paint = Painter(color)
+    out: list[str] = []
+    for f in result.findings:
+        change = result.files.get(f.path)
+        text = change.text if change is not None and change.text is not None else ""
+        lines = split_lines(text)
+        loc = paint(f"{f.path}:{f.line}:{f.column}:", "bold")
+        out.append(f"{loc} {paint(f.severity, f.severity)} [{f.category}] {f.title}")
+        if lines:
+            out.extend(frame(f, lines, paint))
+        if f.explanation:
+            out.append(f"  {f.explanation}")
+        out.extend(fix_diff(f, text, paint))
+        out.append("")
+    if show_fixes:
+        out.extend(fixes_as_diff(result))
+    out.append(summary(result))
+    return "\n".join(out) + "\n"
+
+
+def fixes_as_diff(result: ReviewResult) -> list[str]:
+    from ..fixes import unified_diff
+
+    out: list[str] = []
+    for path, change in result.files.items():
+        fixes = [f.fix for f in result.findings if f.path == path and f.fix is not None]
+        if not fixes or change.text is None:
+            continue
+        after, _ = apply_to_text(change.text, fixes)
+        out.append(unified_diff(path, change.text, after).rstrip("\n"))
+    return out
+
+
+def summary(result: ReviewResult) -> str:
+    n = len(result.findings)
+    counts = [
+        f"{c} {s}{'s' if c != 1 else ''}"
+        for s in ("error", "warning", "info")
+        if (c := sum(1 for f in result.findings if f.severity == s))
+    ]
+    fixable = sum(1 for f in result.findings if f.fix is not None)
+    head = "No findings" if n == 0 else f"Found {n} finding{'s' if n != 1 else ''} ({', '.join(counts)})"
+    files = len(result.files)
+    parts = [f"{head} in {files} file{'s' if files != 1 else ''}"]
+    m = result.metrics
+    cached = f", {result.cached_units} cached" if result.cached_units else ""
+    parts.append(f"{result.units} unit{'s' if result.units != 1 else ''} reviewed{cached}")
+    timing = f"{result.wall_seconds:.1f}s, {m.total_seconds:.1f}s in the model"
+    if m.output_tokens:
+        timing += f" ({m.prompt_tokens} prompt + {m.output_tokens} output tokens, {m.decode_tps:.0f} tok/s)"
+    parts.append(timing)
+    line = "; ".join(parts) + "."
+    if fixable:
+        line += f"\n{fixable} fixable with --fix."
+    if result.cancelled:
+        line += "\nThe review was interrupted; results are partial."
+    return line
+
+
+def write_notes(result: ReviewResult, stream: TextIO = sys.stderr) -> None:
+    for note in result.notes:
+        stream.write(f"gemma-review: note: {note}\n")

@@ -1,0 +1,155 @@
+"""Units: what the model sees. The smallest enclosing definition around each change.
+
+Tree-sitter finds functions, methods and classes; a change outside any definition
+gets a window of nearby lines. Overlapping units merge; a unit over the line or
+token budget is split into windows around its changed lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .intake import FileChange
+from .languages import DEFINITIONS, language_of, parse
+from .textfile import split_lines
+
+CONTEXT_LINES = 6  # around a change that is not inside any definition
+_TOP_LEVEL_ONLY = {"lexical_declaration", "variable_declaration", "export_statement"}
+
+
+@dataclass(frozen=True)
+class Unit:
+    path: str
+    language: str | None
+    start: int  # 1-based, inclusive
+    end: int
+    lines: tuple[str, ...]
+    changed: frozenset[int]  # absolute line numbers inside [start, end]
+    whole_file: bool = False
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def line(self, n: int) -> str:
+        return self.lines[n - self.start]
+
+
+def definition_spans(lang: str, text: str) -> list[tuple[int, int]]:
+    """(start, end) line spans (1-based) of definitions, outermost first."""
+    wanted = DEFINITIONS.get(lang, set())
+    tree = parse(lang, text)
+    spans: list[tuple[int, int, int]] = []
+    stack = [(tree.root_node, 0)]
+    while stack:
+        node, depth = stack.pop()
+        kind = node.type
+        if kind in wanted:
+            parent = node.parent
+            top = parent is not None and parent.type in ("program", "module", "source_file")
+            if kind not in _TOP_LEVEL_ONLY or top:
+                spans.append((depth, node.start_point[0] + 1, node.end_point[0] + 1))
+        stack.extend((child, depth + 1) for child in node.children if child.end_point[0] > child.start_point[0] or child.type in wanted)
+    spans.sort()
+    return [(a, b) for _, a, b in spans]
+
+
+def _enclosing(n_lines: int, spans: list[tuple[int, int]]) -> list[tuple[int, int] | None]:
+    """For each line, the innermost definition span containing it (outer painted first)."""
+    owner: list[tuple[int, int] | None] = [None] * (n_lines + 2)
+    for a, b in sorted(spans, key=lambda s: -(s[1] - s[0])):
+        for n in range(a, min(b, n_lines) + 1):
+            owner[n] = (a, b)
+    return owner
+
+
+def _merge(spans: dict[tuple[int, int], set[int]], gap: int = 1) -> list[tuple[int, int, set[int]]]:
+    merged: list[tuple[int, int, set[int]]] = []
+    for (a, b), changed in sorted(spans.items()):
+        if merged and a <= merged[-1][1] + gap:
+            pa, pb, pc = merged[-1]
+            merged[-1] = (pa, max(pb, b), pc | changed)
+        else:
+            merged.append((a, b, set(changed)))
+    return merged
+
+
+def _windows(a: int, b: int, changed: set[int], max_lines: int, whole: bool) -> list[tuple[int, int]]:
+    """Split [a, b] into windows of at most ``max_lines`` that cover the changed lines."""
+    if b - a + 1 <= max_lines:
+        return [(a, b)]
+    if whole:
+        return [(s, min(s + max_lines - 1, b)) for s in range(a, b + 1, max_lines)]
+    out: list[tuple[int, int]] = []
+    for n in sorted(changed):
+        if out and n <= out[-1][1]:
+            continue
+        lead = min(CONTEXT_LINES, max_lines // 4)
+        s = max(a, n - lead)
+        e = min(b, s + max_lines - 1)
+        out.append((s, e))
+    return out
+
+
+def build_units(
+    change: FileChange,
+    max_lines: int,
+    max_tokens: int,
+    estimate: Callable[[str], int],
+) -> list[Unit]:
+    """Units for one changed file, each within ``max_lines`` and ``max_tokens``."""
+    if change.text is None:
+        return []
+    lines = split_lines(change.text)
+    n = len(lines)
+    if n == 0:
+        return []
+    whole = change.changed is None
+    changed = set(range(1, n + 1)) if whole else {c for c in (change.changed_lines() or set()) if 1 <= c <= n}
+    if not changed:
+        return []
+    lang = language_of(change.path)
+
+    def numbered_cost(a: int, b: int) -> int:
+        return estimate("\n".join(lines[a - 1 : b])) + 3 * (b - a + 1)  # line-number prefixes
+
+    if whole and n <= max_lines and numbered_cost(1, n) <= max_tokens:
+        spans_by_unit = [(1, n, changed)]
+    else:
+        defs: list[tuple[int, int]] = []
+        if lang is not None:
+            try:
+                defs = definition_spans(lang, change.text)
+            except Exception:  # a grammar failure must not stop the review; fall back to windows
+                defs = []
+        owner = _enclosing(n, defs)
+        spans: dict[tuple[int, int], set[int]] = {}
+        for c in sorted(changed):
+            span = owner[c] or (max(1, c - CONTEXT_LINES), min(n, c + CONTEXT_LINES))
+            spans.setdefault(span, set()).add(c)
+        spans_by_unit = _merge(spans, gap=1 if whole else 0)
+        if whole:
+            # Pack neighbouring definitions so a file is a few requests, not one per function.
+            packed: list[tuple[int, int, set[int]]] = []
+            for a, b, ch in spans_by_unit:
+                if packed and a <= packed[-1][1] + 1 and b - packed[-1][0] + 1 <= max_lines:
+                    pa, _pb, pc = packed[-1]
+                    packed[-1] = (pa, b, pc | ch)
+                else:
+                    packed.append((a, b, ch))
+            spans_by_unit = packed
+
+    units: list[Unit] = []
+    for a, b, ch in spans_by_unit:
+        size = max_lines
+        while True:
+            windows = _windows(a, b, ch, size, whole)
+            if all(numbered_cost(s, e) <= max_tokens for s, e in windows) or size <= 1:
+                break
+            size = max(1, size // 2)  # very long lines: shrink the window until it fits
+        for s, e in windows:
+            inside = frozenset(c for c in ch if s <= c <= e)
+            if inside:
+                units.append(Unit(change.path, lang, s, e, tuple(lines[s - 1 : e]), inside, whole))
+    return units
