@@ -220,7 +220,10 @@ def apply_all_fixes(result) -> list:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors: report, don't exit the caller
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         if args.command == "review":
             return run_review(args)

@@ -8,12 +8,13 @@ edits and submodules are kept with a ``skip_reason`` instead of crashing.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import InputError
-from .textfile import NotText, decode, read_text
+from .textfile import NotText, decode, read_text, split_lines
 
 LineRanges = list[tuple[int, int]]
 
@@ -57,9 +58,37 @@ def to_ranges(lines: Iterable[int]) -> LineRanges:
     return ranges
 
 
+_C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+# A gitlink (submodule) mode on a header line; a bare "160000" could be part of a file name.
+_SUBMODULE_MODE = re.compile(r"^(?:(?:new|deleted) file mode|old mode|new mode|index \S+) 160000$", re.MULTILINE)
+
+
+def _unquote(path: str) -> str:
+    """Undo git's C-style quoting of unusual names: ``"caf\\303\\251.py"`` -> ``café.py``."""
+    if len(path) < 2 or not (path.startswith('"') and path.endswith('"')):
+        return path
+    body, out, i = path[1:-1], bytearray(), 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if len(body) >= i + 4 and all(c in "01234567" for c in body[i + 1 : i + 4]):
+                out.append(int(body[i + 1 : i + 4], 8))
+                i += 4
+                continue
+            if nxt in _C_ESCAPES:
+                out.append(_C_ESCAPES[nxt])
+                i += 2
+                continue
+        out.extend(ch.encode("utf-8", "surrogateescape"))
+        i += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
 def _strip_prefix(path: str | None) -> str:
     if path is None:
         return ""
+    path = _unquote(path)
     for prefix in ("a/", "b/"):
         if path.startswith(prefix):
             return path[len(prefix):]
@@ -73,10 +102,14 @@ def parse_diff(diff_text: str) -> list[DiffFile]:
 
     if not diff_text.strip():
         return []
+    hint = "pass a unified diff such as `git diff` prints"
     try:
         patch = PatchSet(io.StringIO(diff_text))
     except UnidiffParseError as exc:
-        raise InputError(f"the diff cannot be parsed ({exc}); pass a unified diff such as `git diff` prints") from None
+        detail = " ".join(str(exc).split())  # unidiff quotes the offending line, newline included
+        raise InputError(f"the diff cannot be parsed ({detail}); {hint}") from None
+    if not len(patch):
+        raise InputError(f"the input is not a diff (no file headers found); {hint}")
     files: list[DiffFile] = []
     for pf in patch:
         target = _strip_prefix(pf.target_file)
@@ -88,7 +121,7 @@ def parse_diff(diff_text: str) -> list[DiffFile]:
             entry.status = "added"
         elif pf.is_rename:
             entry.status = "renamed"
-        if "160000" in header or any(
+        if _SUBMODULE_MODE.search(header) or any(
             line.value.startswith("Subproject commit") for hunk in pf for line in hunk
         ):
             entry.skip_reason = "submodule"
@@ -114,8 +147,10 @@ def parse_diff(diff_text: str) -> list[DiffFile]:
                         last_target = line.target_line_no
                     pending_removal = False
                 if pending_removal:
-                    anchor = last_target or max(hunk.target_start + hunk.target_length - 1, 1)
-                    changed.add(anchor)
+                    # With -U0 a deletion-only hunk's target_start is the line *before* the
+                    # deletion point; the line now at that point is the next one (clamped to
+                    # the file's end in _resolve), the same line a diff with context marks.
+                    changed.add(last_target or hunk.target_start + hunk.target_length + 1)
             entry.changed = to_ranges(changed)
             if not entry.changed:
                 if pf.is_rename:
@@ -144,7 +179,9 @@ def _resolve(diff_files: list[DiffFile], read: Callable[[str], bytes | None], ro
         except NotText as exc:
             out.append(FileChange(df.path, skip_reason=str(exc)))
             continue
-        out.append(FileChange(df.path, text, df.changed, abspath=abspath, status=df.status))
+        n_lines = len(split_lines(text))
+        changed = to_ranges(min(n, max(n_lines, 1)) for a, b in df.changed for n in range(a, b + 1))
+        out.append(FileChange(df.path, text, changed, abspath=abspath, status=df.status))
     return out
 
 
@@ -190,11 +227,26 @@ def _git_diff(repo, *args: str) -> str:
     import git
 
     try:
-        # -M: renames; --no-ext-diff/--no-color: plain output whatever the user's config.
-        return repo.git.diff(*args, "-M", "--no-color", "--no-ext-diff", "-U0", strip_newline_in_stdout=False)
+        # -M: renames; --no-ext-diff/--no-color/prefixes: plain a/ b/ output whatever the
+        # user's config says (diff.noprefix and diff.mnemonicPrefix change the path prefixes).
+        return repo.git.diff(
+            *args, "-M", "--no-color", "--no-ext-diff", "--src-prefix=a/", "--dst-prefix=b/", "-U0",
+            strip_newline_in_stdout=False,
+        )
     except git.GitCommandError as exc:
-        err = (exc.stderr or "").strip().splitlines()
-        raise InputError(f"git diff failed: {err[-1] if err else exc}") from None
+        raise InputError(f"git diff failed: {_git_error(exc)}") from None
+
+
+def _git_error(exc) -> str:
+    """The last line git printed, without GitPython's ``stderr: '...'`` wrapping."""
+    err = str(exc.stderr or "").strip()
+    if err.startswith("stderr:"):
+        err = err[len("stderr:"):].strip().strip("'")
+    lines = [ln.strip() for ln in err.splitlines() if ln.strip()]
+    if not lines:
+        return f"git exited with status {exc.status}"
+    last = lines[-1]
+    return last[len("fatal: "):] if last.startswith("fatal: ") else last
 
 
 def _head_exists(repo) -> bool:
@@ -244,6 +296,13 @@ def from_range(start: Path, base: str, head: str | None = None) -> list[FileChan
 
     repo = open_repo(start)
     root = Path(repo.working_tree_dir or start)
+    for rev in (base, head):
+        # Check each revision first so the message names the bad one (git's own is cryptic).
+        if rev is not None:
+            try:
+                repo.commit(rev)
+            except (git.BadName, ValueError, git.GitCommandError):
+                raise InputError(f"'{rev}' is not a known git revision") from None
     try:
         if head is None:
             merge_base = repo.git.merge_base(base, "HEAD")
@@ -259,8 +318,7 @@ def from_range(start: Path, base: str, head: str | None = None) -> list[FileChan
         diff = _git_diff(repo, f"{base}...{head}")
         return _resolve(parse_diff(diff), _blob_reader(repo, head), None)
     except git.GitCommandError as exc:
-        err = (exc.stderr or "").strip().splitlines()
-        raise InputError(f"cannot compare with '{base}': {err[-1] if err else exc}") from None
+        raise InputError(f"cannot compare with '{base}': {_git_error(exc)}") from None
     except (git.BadName, ValueError):
         raise InputError(f"'{head or base}' is not a known git revision") from None
 

@@ -10,8 +10,8 @@ from .engine import Progress
 
 
 class ProgressBar:
-    def __init__(self, stream: TextIO = sys.stderr, enabled: bool | None = None) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+        self.stream = stream = sys.stderr if stream is None else stream
         self.enabled = stream.isatty() if enabled is None else enabled
         self.started = time.monotonic()
         self.drawn = False

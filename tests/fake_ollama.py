@@ -264,6 +264,7 @@ class FakeOllama:
         self.oracle = LabelOracle(Path(labels_path) if labels_path is not None else DEFAULT_LABELS)
         self._responder: Reply | str | Responder = responder if responder is not None else self.oracle
         self.requests: list[dict[str, Any]] = []
+        self.errors: list[str] = []  # unexpected handler exceptions (see _Server.handle_error)
         self.cancelled = 0
         self.completed = 0
         self._loaded: dict[str, tuple[datetime | None, int]] = {}  # model -> (expires, num_ctx)
@@ -446,6 +447,14 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False  # idle keep-alive connections must not hold up stop()
     allow_reuse_address = True
     fake: FakeOllama
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client closing its end (cancel, loop detection, process exit) is normal here;
+        # anything else is kept for the test that caused it, not printed into captured stderr.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+            return
+        self.fake.errors.append(repr(exc))
 
 
 class _ClientGone(Exception):
@@ -771,8 +780,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fake_ollama", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
-    parser.add_argument("--labels", type=Path, default=None, help="labels TOML for the oracle (default: samples/labels.toml)")
-    parser.add_argument("--tokens-per-second", type=float, default=None, help="decode speed (default: as fast as possible)")
+    parser.add_argument("--labels", type=Path, default=None, help="oracle labels (default: samples/labels.toml)")
+    parser.add_argument("--tokens-per-second", type=float, default=None, help="decode speed (default: no delay)")
     parser.add_argument("--first-token-delay", type=float, default=0.0, help="seconds of simulated prefill per request")
     parser.add_argument("--models", default="gemma4:e4b,gemma4:e2b", help="comma-separated installed models")
     parser.add_argument("--ollama-version", default="0.21.1")

@@ -73,7 +73,7 @@ clean = false
 CODE = ["def streak(days):", "    streak = 0", "    for day in days:", "        streak += 1", "", "    return streak % 7"]
 
 
-def numbered(code: list[str], first: int, changed: set[int] = frozenset()) -> str:  # type: ignore[assignment]
+def numbered(code: list[str], first: int, changed: frozenset[int] | set[int] = frozenset()) -> str:
     """The engine's prompt line format."""
     return "\n".join(
         f"{'>' if n in changed else ' '}{n:>5} | {text}" for n, text in enumerate(code, start=first)
@@ -186,10 +186,10 @@ def test_unknown_model_is_404_with_ollamas_message(client: ollama.Client, call: 
             client.show("llama9:1b")
         elif call == "generate":
             client.generate(model="llama9:1b", prompt="x")
+        elif call == "chat":
+            client.chat(model="llama9:1b", messages=USER)
         else:
-            list(client.chat(model="llama9:1b", messages=USER, stream=True)) if call == "chat-stream" else client.chat(
-                model="llama9:1b", messages=USER
-            )
+            list(client.chat(model="llama9:1b", messages=USER, stream=True))
     assert info.value.status_code == 404
     assert info.value.error == "model 'llama9:1b' not found"
 
@@ -327,6 +327,25 @@ def test_stop_does_not_wait_for_a_hung_request(labels: Path) -> None:
     assert not asker.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], httpx.TransportError)
     assert fake.cancelled == 0  # the server went away, not the client
+
+
+def _ask_quietly(url: str) -> None:
+    """A chat in the background whose failure (the server stopping) is expected."""
+    try:
+        ollama.Client(host=url, timeout=30).chat(model="gemma4:e4b", messages=USER)
+    except (ollama.ResponseError, httpx.HTTPError):
+        pass
+
+
+def test_requests_beyond_num_parallel_queue(labels: Path) -> None:
+    replies = iter([Reply(hang=True), Reply(text="second")])
+    with FakeOllama(labels_path=labels, responder=lambda body: next(replies), num_parallel=1) as fake:
+        threading.Thread(target=_ask_quietly, args=(fake.url,), daemon=True).start()
+        assert fake.wait(lambda f: len(f.requests) == 1)
+        with ollama.Client(host=fake.url, timeout=0.3) as queued, pytest.raises(httpx.ReadTimeout):
+            queued.chat(model="gemma4:e4b", messages=USER)  # waits behind the hung request's slot
+        assert fake.wait(lambda f: f.cancelled == 1)
+        assert fake.completed == 0
 
 
 def test_fixture_serves_the_default_oracle(fake_ollama: FakeOllama) -> None:  # noqa: F811

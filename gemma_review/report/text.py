@@ -118,6 +118,7 @@ def summary(result: ReviewResult) -> str:
     return line
 
 
-def write_notes(result: ReviewResult, stream: TextIO = sys.stderr) -> None:
+def write_notes(result: ReviewResult, stream: TextIO | None = None) -> None:
+    stream = sys.stderr if stream is None else stream
     for note in result.notes:
         stream.write(f"gemma-review: note: {note}\n")

@@ -1,0 +1,383 @@
+"""OpenAI-compatible backend: streamed ``/v1/chat/completions`` over plain httpx.
+
+Speaks to llama.cpp's ``llama-server``, vLLM, LM Studio (and Ollama's ``/v1``). The
+reply is constrained by the *nested* ``response_format`` json_schema form: llama.cpp
+silently ignores the flat form and lets the model write anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import httpx
+
+from ..config import Settings
+from ..errors import ModelError, ModelNotFoundError, ModelUnavailableError, PromptTooLargeError
+from .base import BackendInfo, Chunk, Metrics, ModelRequest
+
+MS = 1000.0  # llama.cpp reports timings in milliseconds
+
+# Sent to every server: switches thinking off in chat templates that know the flag
+# (Qwen 3, Gemma 4, ...) and is ignored by the others. ``reasoning_format`` is not sent:
+# "none" would put any reasoning text into ``content`` and break the JSON reply.
+THINKING_OFF = {"chat_template_kwargs": {"enable_thinking": False}}
+
+
+def api_base(host: str) -> str:
+    """``http://h:8080`` and ``http://h:8080/v1`` both mean ``http://h:8080/v1``."""
+    base = host.strip().rstrip("/")
+    return base if base.endswith("/v1") else base + "/v1"
+
+
+def _error_fields(body: bytes) -> tuple[str, dict[str, Any]]:
+    """The server's message and error object, whatever shape the server uses."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return (text[:300] or "no details"), {}
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail") or json.dumps(err)[:300]
+            return str(msg), err
+        if isinstance(err, str):
+            return err, data
+    return text[:300], {}
+
+
+@dataclass
+class _Usage:
+    """What the server reported about one reply."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    timings: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    content_chunks: int = 0
+
+    def read(self, event: dict[str, Any]) -> None:
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            self.prompt_tokens = usage.get("prompt_tokens", self.prompt_tokens)
+            self.completion_tokens = usage.get("completion_tokens", self.completion_tokens)
+            details = usage.get("prompt_tokens_details")
+            if isinstance(details, dict) and details.get("cached_tokens") is not None:
+                self.cached_tokens = int(details["cached_tokens"])
+        timings = event.get("timings")
+        if isinstance(timings, dict):
+            self.timings = timings
+
+    def metrics(self, total: float, first: float | None) -> Metrics:
+        """``prompt_tokens`` counts the tokens evaluated (like Ollama's prompt_eval_count);
+        tokens reused from the server's cache are in ``cached_prompt_tokens``."""
+        t = self.timings
+        cached = self.cached_tokens
+        if t is not None:
+            if t.get("cache_n") is not None:
+                cached = int(t["cache_n"])
+            prompt = int(t.get("prompt_n", 0))
+            output = int(t.get("predicted_n", self.completion_tokens or 0))
+            prefill = float(t.get("prompt_ms", 0.0)) / MS
+            decode = float(t.get("predicted_ms", 0.0)) / MS
+        else:
+            # No server timings (vLLM, LM Studio): measure on this side.
+            prompt = max(0, (self.prompt_tokens or 0) - (cached or 0))
+            output = self.completion_tokens if self.completion_tokens is not None else self.content_chunks
+            prefill = first if first is not None else total
+            decode = max(0.0, total - prefill)
+        return Metrics(
+            prompt_tokens=prompt,
+            cached_prompt_tokens=cached,
+            output_tokens=output,
+            prefill_seconds=prefill,
+            decode_seconds=decode,
+            total_seconds=total,
+            time_to_first_token=first,
+            truncated=self.finish_reason == "length",
+            requests=1,
+        )
+
+
+class _CancelWatch:
+    """Shuts the socket down when ``cancel`` is set, so a read blocked in a long prefill
+    (no bytes arrive until the first token) returns at once and the server, seeing the
+    client gone, stops the request."""
+
+    POLL = 0.05
+
+    def __init__(self, cancel: threading.Event, sock: socket.socket | None) -> None:
+        self._cancel = cancel
+        self._sock = sock
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        if sock is not None:
+            self._thread = threading.Thread(target=self._run, name="gemma-review-cancel", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            if self._cancel.wait(self.POLL):
+                if not self._done.is_set() and self._sock is not None:
+                    try:
+                        self._sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass  # already closed
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+class OpenAIChatClient:
+    """Streams chat completions from one OpenAI-compatible endpoint.
+
+    ``where`` names the server in error messages; ``ctx_hint`` says how to get a bigger
+    context when a prompt does not fit. The embedded backend reuses this class over a
+    private Unix socket.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str,
+        api_key: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        where: str | None = None,
+        ctx_hint: str = "raise the server's context size (llama-server -c) or review a smaller change",
+        unreachable_hint: str = "start it or fix --host",
+    ) -> None:
+        self.base_url = api_base(base_url)
+        self.model = model
+        self.where = where or f"the OpenAI-compatible server at {self.base_url}"
+        self.ctx_hint = ctx_hint
+        self.unreachable_hint = unreachable_hint
+        self._api_key = api_key
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+        self._send_thinking_off = True  # dropped for servers that reject unknown fields
+
+    def _get_client(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                headers = {"Accept": "text/event-stream"}
+                if self._api_key:
+                    headers["Authorization"] = f"Bearer {self._api_key}"
+                self._client = httpx.Client(headers=headers, transport=self._transport)
+            return self._client
+
+    def body(self, request: ModelRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": request.temperature,
+            "seed": request.seed,
+            "max_tokens": request.num_predict,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "review", "schema": request.schema, "strict": True},
+            },
+        }
+        if self._send_thinking_off:
+            body.update(THINKING_OFF)
+        return body
+
+    def _timeout(self, seconds: float) -> httpx.Timeout:
+        # Finite everywhere; connecting must be quick, a slow model gets the full time per read.
+        return httpx.Timeout(seconds, connect=min(5.0, seconds))
+
+    def unreachable(self, detail: str) -> ModelUnavailableError:
+        return ModelUnavailableError(f"cannot reach {self.where}: {detail}; {self.unreachable_hint}")
+
+    def translate(self, status: int, body: bytes) -> ModelError:
+        """One clear error for an HTTP error answer (or an error event mid-stream)."""
+        message, err = _error_fields(body)
+        kind = str(err.get("type") or err.get("code") or "")
+        low = message.lower()
+        if kind == "exceed_context_size_error" or (
+            "n_prompt_tokens" in err and "n_ctx" in err
+        ):
+            return PromptTooLargeError(
+                f"prompt too large for the context: {err.get('n_prompt_tokens', '?')} tokens "
+                f"> n_ctx {err.get('n_ctx', '?')}; {self.ctx_hint}"
+            )
+        if kind == "context_length_exceeded" or "maximum context length" in low or (
+            "context" in low and ("exceed" in low or "too long" in low)
+        ):
+            return PromptTooLargeError(f"prompt too large for the context: {message}; {self.ctx_hint}")
+        if status == 404:
+            if "model" in low or "model" in kind:
+                return ModelNotFoundError(f"model '{self.model}' is not served by {self.where}: {message}")
+            return ModelError(
+                f"{self.where} has no /chat/completions (HTTP 404); is it an OpenAI-compatible server?"
+            )
+        if status in (401, 403):
+            return ModelError(f"{self.where} refused the request (HTTP {status}): {message}; check the API key")
+        if status:
+            return ModelError(f"{self.where} answered HTTP {status}: {message}")
+        return ModelError(f"{self.where} reported an error: {message}")
+
+    def stream(self, request: ModelRequest, cancel: threading.Event | None = None) -> Iterator[Chunk]:
+        client = self._get_client()
+        url = f"{self.base_url}/chat/completions"
+        start = time.monotonic()
+        first: float | None = None
+        usage = _Usage()
+        done = False
+        response: httpx.Response | None = None
+        watch: _CancelWatch | None = None
+        if cancel is not None and cancel.is_set():
+            return
+        try:
+            for attempt in (1, 2):
+                req = client.build_request("POST", url, json=self.body(request), timeout=self._timeout(request.timeout))
+                response = client.send(req, stream=True)
+                if response.status_code == 200:
+                    break
+                status, body = response.status_code, response.read()
+                response.close()
+                response = None
+                # Servers that validate strictly (api.openai.com) refuse unknown fields.
+                if attempt == 1 and self._send_thinking_off and b"chat_template_kwargs" in body:
+                    self._send_thinking_off = False
+                    continue
+                raise self.translate(status, body)
+            assert response is not None
+            if cancel is not None:
+                stream = response.extensions.get("network_stream")
+                sock = stream.get_extra_info("socket") if stream is not None else None
+                watch = _CancelWatch(cancel, sock)
+            for line in response.iter_lines():
+                if cancel is not None and cancel.is_set():
+                    return
+                if line.startswith("error:"):  # older llama.cpp error events
+                    raise self.translate(0, line[6:].strip().encode())
+                if not line.startswith("data:"):
+                    continue  # blank separators, ": ping" comments, "event:" names
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    done = True
+                    break
+                try:
+                    event = json.loads(payload)
+                except ValueError:
+                    raise ModelError(f"{self.where} sent a malformed stream event: {payload[:120]}") from None
+                if not isinstance(event, dict):
+                    continue
+                if "error" in event:
+                    raise self.translate(0, payload.encode())
+                usage.read(event)
+                text = ""
+                for choice in event.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    text += delta.get("content") or ""
+                    if choice.get("finish_reason"):
+                        usage.finish_reason = choice["finish_reason"]
+                if text:
+                    usage.content_chunks += 1
+                    if first is None:
+                        first = time.monotonic() - start
+                    yield Chunk(text=text)
+            if cancel is not None and cancel.is_set():
+                return
+            if not done and usage.finish_reason is None:
+                raise ModelUnavailableError(f"{self.where} closed the stream before the reply was done")
+            yield Chunk(done=True, metrics=usage.metrics(time.monotonic() - start, first))
+        except httpx.ConnectError as exc:
+            raise self.unreachable(_connect_detail(exc)) from None
+        except httpx.TimeoutException:
+            raise ModelUnavailableError(
+                f"{self.where} did not answer within {request.timeout:g}s; "
+                "raise --timeout or use a smaller model"
+            ) from None
+        except httpx.HTTPError as exc:
+            if cancel is not None and cancel.is_set():
+                return  # our own shutdown of the socket
+            raise ModelUnavailableError(
+                f"{self.where} dropped the connection mid-reply ({type(exc).__name__})"
+            ) from None
+        finally:
+            if watch is not None:
+                watch.stop()
+            if response is not None:
+                response.close()  # the server sees the client gone and stops generating
+
+    def get_json(self, path: str, timeout: float = 2.0) -> Any:
+        """GET ``path`` (relative to the server root, e.g. ``/props``); None on any failure."""
+        root = self.base_url[: -len("/v1")]
+        try:
+            resp = self._get_client().get(root + path, timeout=self._timeout(timeout))
+            if resp.status_code == 200:
+                return resp.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return None
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def _connect_detail(exc: httpx.ConnectError) -> str:
+    text = str(exc)
+    return "connection refused" if "refused" in text.lower() or "111" in text else (text or "cannot connect")
+
+
+class OpenAIBackend:
+    """Any OpenAI-compatible server at ``settings.host`` (with or without ``/v1``)."""
+
+    name = "openai"
+
+    def __init__(self, settings: Settings) -> None:
+        self.model = settings.model
+        self.host = settings.host
+        api_key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
+        self.client = OpenAIChatClient(settings.host, model=settings.model, api_key=api_key or None)
+
+    def stream_chat(self, request: ModelRequest, cancel: threading.Event | None = None) -> Iterator[Chunk]:
+        yield from self.client.stream(request, cancel)
+
+    def info(self) -> BackendInfo:
+        """For ``doctor``: the models the server lists and, for llama.cpp, its context size."""
+        detail: dict[str, Any] = {"url": self.client.base_url}
+        listing = self.client.get_json("/v1/models")
+        detail["reachable"] = listing is not None
+        if isinstance(listing, dict):
+            detail["models"] = [m.get("id") for m in listing.get("data") or () if isinstance(m, dict)]
+        props = self.client.get_json("/props")
+        if isinstance(props, dict):
+            n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
+            if n_ctx:
+                detail["n_ctx"] = n_ctx
+        return BackendInfo(name=self.name, model=self.model, detail=detail)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def probe_openai(host: str, timeout: float = 1.0, api_key: str | None = None) -> list[str] | None:
+    """Model ids listed at ``host``'s ``/v1/models``, or None when nothing answers."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        resp = httpx.get(f"{api_base(host)}/models", timeout=timeout, headers=headers)
+        if resp.status_code != 200:
+            return None
+        data = resp.json().get("data") or []
+        return [str(m.get("id")) for m in data if isinstance(m, dict)]
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None

