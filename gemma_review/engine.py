@@ -254,6 +254,13 @@ class ReviewEngine:
         s = self.settings
         messages = review_messages(unit, self.guidelines)
         estimated = sum(estimate_tokens(m["content"]) for m in messages)
+        if estimated + s.num_predict > s.num_ctx:
+            # Only a single over-long line gets here (units are split to fit): never let the
+            # server cut the front of the prompt, where the instructions are.
+            result.notes.append(
+                f"{unit.path}:{unit.start}-{unit.end}: too large for num_ctx {s.num_ctx} even alone; not reviewed"
+            )
+            return [], False
         result.prompt_tokens_estimated += estimated
         request = ModelRequest(
             messages=messages,
