@@ -61,8 +61,8 @@ class ReviewCache:
                 ).fetchone()
             finally:
                 conn.close()
-        except sqlite3.Error:
-            return None  # a broken cache only costs a model call
+        except (sqlite3.Error, OSError):
+            return None  # a broken or unwritable cache only costs a model call
         if row is None:
             return None
         try:
@@ -90,7 +90,7 @@ class ReviewCache:
                 )
             finally:
                 conn.close()
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             pass
 
     def stats(self) -> dict[str, Any]:

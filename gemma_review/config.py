@@ -79,6 +79,12 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+_KIND_NAMES = {
+    "bool": "true or false", "int": "a whole number", "float": "a number",
+    "list[str]": "a list of strings", "str": "a string", "str | None": "a string",
+}
+
+
 def _coerce(name: str, value: Any, origin: str) -> Any:
     f = _FIELDS[name]
     kind = f.type if isinstance(f.type, str) else str(f.type)
@@ -113,7 +119,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return str(value)
     except (TypeError, ValueError):
         raise ConfigError(
-            f"{origin}: setting '{name}' must be a {kind.replace(' | None', '')}, got {value!r}"
+            f"{origin}: setting '{name}' must be {_KIND_NAMES.get(kind, kind)}, got {value!r}"
         ) from None
     return value
 
@@ -179,8 +185,9 @@ def normalize_host(host: str, origin: str = "host") -> str:
         port = parts.port
     except ValueError:
         raise ConfigError(f"{origin}: '{host}' has an invalid port") from None
-    if port is None and parts.scheme == "http" and ":" not in parts.netloc.rsplit("@", 1)[-1]:
-        host = f"{parts.scheme}://{parts.netloc}:11434{parts.path}"
+    if port is None and parts.scheme == "http":
+        # Also for "[::1]": the colons of an IPv6 literal are not a port.
+        host = f"{parts.scheme}://{parts.netloc.rstrip(':')}:11434{parts.path}"
     return host.rstrip("/")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ _CATEGORY_ALIASES = {
 }
 _PREFIX = re.compile(r"^[> ]?\s*\d+ \| ?")
 _SUPPRESS = re.compile(r"gemma-review:\s*ignore(?:\[([a-z ,]+)\])?", re.IGNORECASE)
+_COMMENT_OPENERS = {"", "#", "//", "/*", "/**", "*", "--", ";", ";;", "<!--", "%", "{/*"}
 FUZZY_RATIO = 0.85
 
 
@@ -90,11 +92,11 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any] | None:
 
     try:
         line = int(raw.get("line"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # json.loads accepts Infinity
         return None
     try:
         end_line = int(raw.get("end_line", line))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         end_line = line
     title = " ".join(text("title").split())
     if not title:
@@ -111,6 +113,8 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any] | None:
         confidence = float(raw.get("confidence", 0.5))
     except (TypeError, ValueError):
         confidence = 0.5
+    if not math.isfinite(confidence):
+        confidence = 0.5  # NaN would pass no threshold and is not valid JSON output
     if confidence > 1.0 and confidence <= 100.0:
         confidence /= 100.0  # some models answer in percent
     return {
@@ -200,9 +204,16 @@ def fingerprint(path: str, category: str, code_lines: list[str]) -> str:
 
 
 def suppressed(file_lines: list[str], f: Finding) -> bool:
-    """``# gemma-review: ignore`` or ``ignore[bug,style]`` on the finding's lines or the line above."""
+    """``# gemma-review: ignore`` or ``ignore[bug,style]`` on the finding's lines or the line above.
+
+    The line above counts only when the comment is all it holds: a trailing comment on the
+    previous statement silences that statement, not the next one.
+    """
     for n in range(max(1, f.line - 1), min(f.end_line, len(file_lines)) + 1):
-        m = _SUPPRESS.search(file_lines[n - 1])
+        line = file_lines[n - 1]
+        m = _SUPPRESS.search(line)
+        if m and n < f.line and line[: m.start()].strip() not in _COMMENT_OPENERS:
+            continue
         if m:
             cats = m.group(1)
             if cats is None or f.category in {c.strip().lower() for c in cats.split(",")}:

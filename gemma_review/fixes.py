@@ -17,6 +17,9 @@ def _indent_of(line: str) -> str:
     return line[: len(line) - len(line.lstrip())]
 
 
+_OPENERS = (":", "{", "(", "[", "=>")
+
+
 def reindent(suggested: str, original: list[str]) -> list[str]:
     """Lines of ``suggested`` placed at the indentation of the ``original`` lines."""
     lines = suggested.replace("\r\n", "\n").split("\n")
@@ -29,8 +32,12 @@ def reindent(suggested: str, original: list[str]) -> list[str]:
     base = _indent_of(next((ln for ln in original if ln.strip()), ""))
     rest = [ln for ln in lines[1:] if ln.strip()]
     if base and not _indent_of(lines[0]) and rest and all(ln.startswith(base) for ln in rest):
-        # The model stripped only the first line (a common copy artefact): the rest is absolute.
-        return [base + lines[0]] + [ln.rstrip() for ln in lines[1:]]
+        # Either the model stripped only the first line (a common copy artefact: the rest is
+        # absolute) or it wrote the whole block dedented and the body is one level in. Only
+        # the second reading fits a first line that opens a block with the rest at ``base``.
+        at_base = min(len(_indent_of(ln)) for ln in rest) == len(base)
+        if not (at_base and lines[0].rstrip().endswith(_OPENERS)):
+            return [base + lines[0]] + [ln.rstrip() for ln in lines[1:]]
     body = textwrap.dedent("\n".join(lines)).split("\n")
     if "\t" in base and "\t" not in "".join(_indent_of(ln) for ln in body):
         # Keep a tab-indented file tab-indented: map groups of 4 (or 2) spaces to tabs.
@@ -76,23 +83,38 @@ def make_fix(finding: Finding, text: str) -> Fix | None:
     return Fix(finding.line, finding.end_line, "\n".join(new_lines), content_hash(text))
 
 
+def _lines_with_endings(text: str) -> list[tuple[str, str]]:
+    """(content, ending) per line as git counts them; the last ending may be ""."""
+    *full, last = text.split("\n")
+    out = [(piece[:-1], "\r\n") if piece.endswith("\r") else (piece, "\n") for piece in full]
+    if last:  # no newline at end of file
+        out.append((last[:-1], "\r") if last.endswith("\r") else (last, ""))
+    return out
+
+
 def apply_to_text(text: str, fixes: list[Fix]) -> tuple[str, int]:
-    """Apply non-overlapping fixes bottom-up; returns the new text and how many applied."""
-    lines = split_lines(text)
+    """Apply non-overlapping fixes bottom-up; returns the new text and how many applied.
+
+    Every untouched line keeps its own ending (files with mixed CRLF/LF stay that way);
+    new lines take the ending of the lines they replace.
+    """
+    lines = _lines_with_endings(text)
     nl = newline_of(text)
     applied = 0
     last_start = len(lines) + 1
     for fix in sorted(fixes, key=lambda f: f.start_line, reverse=True):
-        if fix.end_line >= last_start or fix.end_line > len(lines):
+        if fix.end_line >= last_start or fix.end_line > len(lines) or fix.start_line < 1:
             continue  # overlaps a fix already applied below it
+        old = lines[fix.start_line - 1 : fix.end_line]
+        inner = old[0][1] if old[0][1] in ("\n", "\r\n") else nl
         new = fix.replacement.split("\n") if fix.replacement else []
-        lines[fix.start_line - 1 : fix.end_line] = new
+        replaced = [(ln, inner) for ln in new]
+        if replaced:
+            replaced[-1] = (new[-1], old[-1][1])  # the last line keeps "no final newline"
+        lines[fix.start_line - 1 : fix.end_line] = replaced
         last_start = fix.start_line
         applied += 1
-    out = nl.join(lines)
-    if text.endswith("\n") and lines:
-        out += nl
-    return out, applied
+    return "".join(content + ending for content, ending in lines), applied
 
 
 @dataclass

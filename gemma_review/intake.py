@@ -59,6 +59,8 @@ def to_ranges(lines: Iterable[int]) -> LineRanges:
 
 
 _C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+_HEADER_NEW = re.compile(r"^new file mode ", re.MULTILINE)
+_HEADER_DELETED = re.compile(r"^deleted file mode ", re.MULTILINE)
 # A gitlink (submodule) mode on a header line; a bare "160000" could be part of a file name.
 _SUBMODULE_MODE = re.compile(r"^(?:(?:new|deleted) file mode|old mode|new mode|index \S+) 160000$", re.MULTILINE)
 
@@ -117,7 +119,11 @@ def parse_diff(diff_text: str) -> list[DiffFile]:
         path = target if target and target != "/dev/null" else source
         header = "\n".join(getattr(pf, "patch_info", None) or [])
         entry = DiffFile(path=path)
-        if pf.is_added_file:
+        # Not unidiff's is_added_file/is_removed_file: they guess from a hunk at line 0,
+        # which with -U0 is also an insertion or deletion at the top of a kept file.
+        added = source == "/dev/null" or _HEADER_NEW.search(header) is not None
+        removed = target == "/dev/null" or _HEADER_DELETED.search(header) is not None
+        if added:
             entry.status = "added"
         elif pf.is_rename:
             entry.status = "renamed"
@@ -127,7 +133,7 @@ def parse_diff(diff_text: str) -> list[DiffFile]:
             entry.skip_reason = "submodule"
         elif pf.is_binary_file:
             entry.skip_reason = "binary file"
-        elif pf.is_removed_file:
+        elif removed:
             entry.skip_reason = "deleted"
         else:
             changed: set[int] = set()

@@ -109,7 +109,9 @@ class LoopDetector:
         text = self.tail
         for period in range(1, self.max_period + 1):
             unit = text[-period:]
-            reps = self.min_repeats if period > 4 else self.min_repeats * 4
+            # The repeated run must fill half the window: real code quotes separator
+            # comments ("# -----") and tables of zeros, which are short runs.
+            reps = max(self.min_repeats, -(-self.window // (2 * period)))
             if period * reps > len(text):
                 break
             if text.endswith(unit * reps) and unit.strip():

@@ -64,6 +64,7 @@ def read_text(path: Path) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step, keeping its permission bits."""
+    path = path.resolve()  # write through a symlink, do not replace the link with a file
     mode = stat.S_IMODE(path.stat().st_mode)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gemma-review", dir=path.parent)
     try:

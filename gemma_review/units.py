@@ -150,6 +150,6 @@ def build_units(
             size = max(1, size // 2)  # very long lines: shrink the window until it fits
         for s, e in windows:
             inside = frozenset(c for c in ch if s <= c <= e)
-            if inside:
+            if inside and any(ln.strip() for ln in lines[s - 1 : e]):  # blank lines: nothing to review
                 units.append(Unit(change.path, lang, s, e, tuple(lines[s - 1 : e]), inside, whole))
     return units

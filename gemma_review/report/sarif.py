@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from .. import __version__
 from ..config import CATEGORIES
@@ -36,12 +37,13 @@ def render(result: ReviewResult, **_: object) -> str:
     index = {c: i for i, c in enumerate(CATEGORIES)}
     results: list[dict[str, Any]] = []
     for f in result.findings:
-        location = {"uri": f.path.replace("\\", "/"), "uriBaseId": "%SRCROOT%"}
+        # A URI reference: spaces and other reserved characters are percent-encoded.
+        location = {"uri": quote(f.path.replace("\\", "/")), "uriBaseId": "%SRCROOT%"}
         item: dict[str, Any] = {
             "ruleId": f"gemma-review/{f.category}",
             "ruleIndex": index[f.category],
             "level": LEVELS[f.severity],
-            "message": {"text": f"{f.title}. {f.explanation}".strip()},
+            "message": {"text": f"{f.title.rstrip('.')}. {f.explanation}".strip()},
             "locations": [
                 {
                     "physicalLocation": {

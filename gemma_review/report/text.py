@@ -36,7 +36,7 @@ class Painter:
 def frame(f: Finding, lines: list[str], paint: Painter) -> list[str]:
     lo, hi = max(1, f.line - CONTEXT), min(len(lines), f.end_line + CONTEXT)
     width = len(str(hi))
-    gutter = " " * (width + 2) + "|"
+    gutter = " " * (width + 3) + "|"  # under the bar of "> 12 |"
     out = [paint(gutter, "dim")]
     for n in range(lo, hi + 1):
         text = lines[n - 1].expandtabs(4)
@@ -70,7 +70,7 @@ def render(result: ReviewResult, color: bool = False, show_fixes: bool = False, 
         if lines:
             out.extend(frame(f, lines, paint))
         if f.explanation:
-            out.append(f"  {f.explanation}")
+            out.extend(f"  {ln}".rstrip() for ln in f.explanation.split("\n"))
         out.extend(fix_diff(f, text, paint))
         out.append("")
     if show_fixes:
