@@ -153,6 +153,8 @@ def run_review(args: argparse.Namespace) -> int:
 
     loaded = load_settings(Path.cwd(), overrides=overrides_from(args), config_file=args.config)
     settings = loaded.settings
+    for warning in loaded.warnings:
+        sys.stderr.write(f"gemma-review: warning: {warning}\n")
     changes = gather(args, Path.cwd())
     engine = ReviewEngine(settings, root=loaded.root)
     quiet = args.quiet

@@ -258,7 +258,21 @@ ENV_VARS = {
     "GEMMA_REVIEW_MODEL_FILE": "model_file",
     "GEMMA_REVIEW_CACHE_DIR": "cache_dir",
     "GEMMA_REVIEW_TIMEOUT": "timeout",
+    "GEMMA_REVIEW_ALLOW_REMOTE": "allow_remote",
 }
+
+# Settings a repository's own config file may not set: a cloned repository must not be
+# able to send its reader's code to a server of its choosing.
+TRUSTED_ONLY = ("allow_remote",)
+
+
+def user_config_path(env: Mapping[str, str]) -> Path:
+    """``~/.config/gemma-review/config.toml`` (or $GEMMA_REVIEW_CONFIG): the user's own defaults."""
+    if env.get("GEMMA_REVIEW_CONFIG"):
+        return Path(env["GEMMA_REVIEW_CONFIG"])
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("gemma-review", appauthor=False)) / "config.toml"
 
 
 def env_values(env: Mapping[str, str]) -> dict[str, str]:
@@ -276,6 +290,7 @@ class LoadedSettings:
     settings: Settings
     config_file: Path | None
     root: Path  # folder the config file is in (or the start folder)
+    warnings: list[str] = field(default_factory=list)
 
 
 def load_settings(
@@ -284,10 +299,15 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
     config_file: Path | None = None,
 ) -> LoadedSettings:
-    """Defaults < config file < environment < ``overrides`` (flags or LSP options)."""
+    """Defaults < user config < project config file < environment < ``overrides`` (flags or LSP options)."""
     start = Path.cwd() if start is None else start
     env = os.environ if env is None else env
     settings = Settings()
+    warnings: list[str] = []
+    user_file = user_config_path(env)
+    if user_file.is_file():
+        data = _read_toml(user_file)
+        settings = apply(settings, data.get("tool", {}).get("gemma-review", data), str(user_file))
     found: tuple[Path, dict[str, Any]] | None
     if config_file is not None:
         if not config_file.is_file():
@@ -301,8 +321,15 @@ def load_settings(
     if found is not None:
         path, section = found
         root = path.parent
+        section = dict(section)
+        for name in TRUSTED_ONLY:
+            if section.pop(name, None) is not None:
+                warnings.append(
+                    f"{path}: '{name}' is ignored in a project's config file; set it in {user_file}, "
+                    f"with GEMMA_REVIEW_{name.upper()}=1 or with --{name.replace('_', '-')}"
+                )
         settings = apply(settings, section, str(path))
     settings = apply(settings, env_values(env), "environment")
     if overrides:
         settings = apply(settings, {k: v for k, v in overrides.items() if v is not None}, "option")
-    return LoadedSettings(settings, path, root)
+    return LoadedSettings(settings, path, root, warnings)

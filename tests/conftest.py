@@ -17,8 +17,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     """No test reads the user's cache, config or Ollama host."""
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("GEMMA_REVIEW_CACHE_DIR", str(cache))
+    monkeypatch.setenv("GEMMA_REVIEW_CONFIG", str(cache / "user-config.toml"))  # absent unless a test writes it
     for var in ("OLLAMA_HOST", "GEMMA_REVIEW_MODEL", "GEMMA_REVIEW_HOST", "GEMMA_REVIEW_BACKEND",
-                "GEMMA_REVIEW_MODEL_FILE", "GEMMA_REVIEW_SKIP", "SKIP", "NO_COLOR", "FORCE_COLOR"):
+                "GEMMA_REVIEW_MODEL_FILE", "GEMMA_REVIEW_SKIP", "GEMMA_REVIEW_ALLOW_REMOTE", "GEMMA_REVIEW_TIMEOUT", "SKIP", "NO_COLOR", "FORCE_COLOR"):
         monkeypatch.delenv(var, raising=False)
 
 

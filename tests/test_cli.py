@@ -299,6 +299,26 @@ def test_remote_host_refused(work: Path, capsys) -> None:
     assert code == 2 and "refusing to send code to http://10.1.2.3:11434" in err and "allow_remote" in err
 
 
+def test_project_config_cannot_allow_remote(work: Path, capsys, monkeypatch) -> None:
+    """A cloned repository must not be able to send its reader's code elsewhere."""
+    (work / ".gemma-review.toml").write_text('host = "http://10.1.2.3:11434"\nallow_remote = true\nbackend = "ollama"\n')
+    code = main(["review", "streak.py"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "'allow_remote' is ignored in a project's config file" in err
+    assert "refusing to send code to http://10.1.2.3:11434" in err
+    # The user's own config, the environment or a flag may allow it (checked without
+    # sending anything: no traffic to a non-loopback address from tests).
+    from gemma_review.config import check_privacy, load_settings
+
+    user = Path(__import__("os").environ["GEMMA_REVIEW_CONFIG"])
+    user.write_text("allow_remote = true\n")
+    check_privacy(load_settings(work).settings)
+    user.unlink()
+    monkeypatch.setenv("GEMMA_REVIEW_ALLOW_REMOTE", "1")
+    check_privacy(load_settings(work).settings)
+
+
 def test_config_file_and_precedence(work: Path, fake_ollama: FakeOllama, capsys, monkeypatch) -> None:
     (work / "pyproject.toml").write_text(
         f'[tool.gemma-review]\nmodel = "gemma4:e2b"\nhost = "{fake_ollama.url}"\nbackend = "ollama"\nfail_on = "never"\n'

@@ -28,7 +28,7 @@ def probe_ollama(host: str, timeout: float = 1.0) -> str | None:
 
 def unavailable_message(host: str, detail: str = "") -> str:
     why = f" ({detail})" if detail else ""
-    return f"cannot reach Ollama at {host}{why}; start it with `ollama serve` (or set --host / OLLAMA_HOST)"
+    return f"cannot reach Ollama at {host}{why}; start it with `ollama serve`, or point the `host` setting at your server"
 
 
 def not_found_message(model: str) -> str:
@@ -108,6 +108,8 @@ class OllamaBackend:
         except ConnectionError as exc:
             # The client turns httpx.ConnectError into a builtin ConnectionError.
             raise ModelUnavailableError(unavailable_message(self.host, "connection refused")) from exc
+        except httpx.ConnectError:
+            raise ModelUnavailableError(unavailable_message(self.host, "connection refused")) from None
         except httpx.TimeoutException:
             raise ModelUnavailableError(
                 f"Ollama at {self.host} did not answer within {request.timeout:g}s; "

@@ -105,9 +105,20 @@ export function createMiddleware(getClient: () => LanguageClient | undefined): M
         if (!client) {
           return next(sections);
         }
-        await client.sendNotification('workspace/didChangeConfiguration', {
-          settings: { [SECTION]: serverSettings(defaultScope()) },
-        });
+        if (!client.isRunning()) {
+          return;
+        }
+        try {
+          await client.sendNotification('workspace/didChangeConfiguration', {
+            settings: { [SECTION]: serverSettings(defaultScope()) },
+          });
+        } catch (error) {
+          // A launch setting changed and the client is being restarted: the new one
+          // gets the settings at start. Any other failure is the client's to report.
+          if (client.isRunning()) {
+            throw error;
+          }
+        }
       },
     },
   };

@@ -180,10 +180,8 @@ export class ServerController implements vscode.Disposable {
     if (!this.client) {
       return;
     }
-    const client = this.client;
     await this.forgetClient();
     this.options.output.appendLine('Stopped the language server.');
-    void client;
   }
 
   private async forgetClient(): Promise<void> {
