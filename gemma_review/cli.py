@@ -63,8 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     lsp.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     lsp.add_argument("--stdio", action="store_true", help="use stdio (the default)")
 
-    hook = sub.add_parser("hook", help="the pre-commit hook entry point (see `gemma-review hook --help`)")
-    hook.add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("hook", help="the pre-commit hook entry point (see `gemma-review hook --help`)", add_help=False)
 
     ih = sub.add_parser("install-hook", help="install a plain git pre-commit hook")
     ih.add_argument("--force", action="store_true", help="replace a hook gemma-review did not write")
@@ -221,6 +220,16 @@ def apply_all_fixes(result) -> list:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["hook"]:
+        # The hook has its own parser (and its own --help); pass everything through untouched.
+        from hooks.pre_commit import main as hook_main
+
+        try:
+            return hook_main(argv[1:])
+        except GemmaReviewError as exc:
+            sys.stderr.write(f"gemma-review: error: {exc}\n")
+            return exc.exit_code
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -233,10 +242,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             from lsp_server.server import main as lsp_main
 
             return lsp_main(args)
-        if args.command == "hook":
-            from hooks.pre_commit import main as hook_main
-
-            return hook_main(args.args)
         if args.command in ("install-hook", "uninstall-hook"):
             from hooks import install
 

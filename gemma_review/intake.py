@@ -265,6 +265,8 @@ def _head_exists(repo) -> bool:
 
 def from_staged(start: Path) -> list[FileChange]:
     """What ``git commit`` would record: index blobs, never the working tree."""
+    import git
+
     repo = open_repo(start)
     root = Path(repo.working_tree_dir or start)
     if not _head_exists(repo):
@@ -275,11 +277,12 @@ def from_staged(start: Path) -> list[FileChange]:
         diff = _git_diff(repo, "--cached")
 
     def read(path: str) -> bytes | None:
+        # Ask git itself (not GitPython's index parser) so GIT_INDEX_FILE is honoured: during
+        # `git commit -a` or `git commit <paths>` hooks see a temporary index.
         try:
-            entry = repo.index.entries[(path, 0)]
-        except KeyError:
+            return repo.git.cat_file("blob", f":{path}", stdout_as_string=False, strip_newline_in_stdout=False)
+        except git.GitCommandError:
             return None
-        return repo.odb.stream(entry.binsha).read()
 
     return _resolve(parse_diff(diff), read, root)
 
