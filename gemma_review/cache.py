@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -38,19 +39,37 @@ class ReviewCache:
         self.folder = folder
         self.path = folder / "reviews.sqlite3"
         self._ready = False
+        self._init_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
-        if not self._ready:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        if not self._ready:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS reviews (key TEXT PRIMARY KEY, version INTEGER, "
-                "created REAL, findings TEXT, truncated INTEGER)"
-            )
-            self._ready = True
+        conn = sqlite3.connect(self.path if self._ready else self._prepare(), timeout=10.0, isolation_level=None)
         return conn
+
+    def _prepare(self) -> Path:
+        # One thread creates the schema; switching to WAL does not wait on the busy
+        # timeout, so concurrent first connections would otherwise fail with "locked".
+        with self._init_lock:
+            if not self._ready:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                for attempt in range(40):
+                    conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+                    try:
+                        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                            conn.execute("PRAGMA journal_mode=WAL")
+                        conn.execute(
+                            "CREATE TABLE IF NOT EXISTS reviews (key TEXT PRIMARY KEY, version INTEGER, "
+                            "created REAL, findings TEXT, truncated INTEGER)"
+                        )
+                        break
+                    except sqlite3.OperationalError:
+                        # Another process (CLI, hook, editor) is creating it right now.
+                        if attempt == 39:
+                            raise
+                        time.sleep(0.025)
+                    finally:
+                        conn.close()
+                self._ready = True
+        return self.path
 
     def get(self, key: str, unit_start: int) -> tuple[list[Finding], bool] | None:
         try:

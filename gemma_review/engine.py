@@ -36,7 +36,8 @@ from .textfile import content_hash, split_lines
 from .tokens import estimate_tokens
 from .units import Unit, build_units
 
-HEADER_TOKENS = 64  # file name line and separators around the numbered code
+HEADER_TOKENS = 64
+SMOKE_NUM_PREDICT = 256  # file name line and separators around the numbered code
 
 
 @dataclass
@@ -117,6 +118,9 @@ class ReviewEngine:
             if self._backend is None:
                 check_privacy(self.settings)
                 self._backend, self.backend_reason, self.backend_notice = default_backend(self.settings)
+                if self.backend_notice and self.settings.num_predict > SMOKE_NUM_PREDICT:
+                    # The smoke model only proves the pipeline; don't make a demo wait for 1024 junk tokens.
+                    self.settings = replace(self.settings, num_predict=SMOKE_NUM_PREDICT)
             return self._backend
 
     def close(self) -> None:
@@ -138,9 +142,15 @@ class ReviewEngine:
     def units_for(self, change: FileChange) -> list[Unit]:
         return build_units(change, self.settings.max_unit_lines, self.unit_token_budget(), estimate_tokens)
 
+    def model_identity(self) -> str:
+        """Which model really answers (``auto`` may pick the smoke model): part of the cache key."""
+        b = self.backend
+        return f"{getattr(b, 'name', '?')}:{getattr(b, 'model', '?')}"
+
     def _cache_key(self, unit: Unit) -> str:
         return unit_key(
             PROMPT_VERSION,
+            self.model_identity(),
             self.settings.review_key,
             self.guidelines,
             unit.language,
@@ -192,6 +202,8 @@ class ReviewEngine:
         total = sum(len(u) for _, _, u in plan)
         result.units = total
         done = 0
+        if on_progress is not None and total:
+            on_progress(Progress(0, total, plan[0][0].path, 0, 0.0))  # the total, before any model call
         seen: set[str] = set()
         collected: list[Finding] = []
 

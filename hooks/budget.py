@@ -69,7 +69,7 @@ def review_within(engine: ReviewEngine, changes: list[FileChange], deadline: flo
         return Outcome(result, total_units=result.units)
 
     # Incomplete: cancelled, the model failed, or the worker is still stuck in a request.
-    done_per_file = Counter(p.path for p in list(progress))
+    done_per_file = Counter(p.path for p in list(progress) if p.done > 0)  # done=0 only announces the total
     if isinstance(result, ReviewResult):
         planned = list(result.files.values())
         findings, skipped, notes, metrics = result.findings, result.skipped, result.notes, result.metrics

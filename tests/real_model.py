@@ -11,6 +11,7 @@ loaded and stops when its stdin closes, so it never outlives the test run.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+
+from gemma_review.backends.base import Chunk
 
 MODEL_DIR_ENV = "GEMMA_REVIEW_TEST_MODEL_DIR"
 SERVER_N_CTX = 4096
@@ -47,6 +50,14 @@ TINY_SCHEMA: dict[str, Any] = {
         }
     },
     "required": ["findings"],
+    "additionalProperties": False,
+}
+
+# The shortest complete reply: for "the next request still works" checks.
+OK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"ok": {"type": "boolean"}},
+    "required": ["ok"],
     "additionalProperties": False,
 }
 
@@ -143,9 +154,10 @@ def llama_server(smoke_gguf: Path) -> Iterator[LlamaServer]:
 def validate(instance: Any, schema: dict[str, Any], where: str = "$") -> None:
     """Checks the JSON-schema subset the test schemas use; raises AssertionError."""
     kind = schema.get("type")
-    types = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float)}
+    types = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float), "boolean": bool}
     if kind is not None:
-        assert isinstance(instance, types[kind]) and not isinstance(instance, bool), f"{where}: not {kind}"
+        assert isinstance(instance, types[kind]), f"{where}: not {kind}"
+        assert kind == "boolean" or not isinstance(instance, bool), f"{where}: not {kind}"
     if "enum" in schema:
         assert instance in schema["enum"], f"{where}: {instance!r} not in {schema['enum']}"
     if kind == "string" and "maxLength" in schema:
@@ -167,6 +179,20 @@ def validate(instance: Any, schema: dict[str, Any], where: str = "$") -> None:
             validate(item, schema.get("items", {}), f"{where}[{i}]")
 
 
+def check_real_reply(chunks: list[Chunk], schema: dict[str, Any]) -> None:
+    assert chunks and chunks[-1].done and all(not c.done for c in chunks[:-1])
+    validate(json.loads("".join(c.text for c in chunks)), schema)
+    m = chunks[-1].metrics
+    assert m is not None and not m.truncated
+    assert m.prompt_tokens > 0 and m.output_tokens > 0 and m.requests == 1
+    assert m.prefill_seconds > 0 and m.decode_seconds > 0
+    # Server timings (milliseconds on the wire) must fit inside the wall time measured here.
+    assert m.prefill_seconds + m.decode_seconds <= m.total_seconds
+    assert m.time_to_first_token is not None and 0 < m.time_to_first_token <= m.total_seconds
+    assert m.output_tokens >= len(chunks) - 1  # every text chunk carries at least one token
+    assert m.decode_tps > 0 and m.prefill_tps > 0
+
+
 def _serve(model: str, n_ctx: int) -> None:
     import xllamacpp as xlc
 
@@ -182,6 +208,7 @@ def _serve(model: str, n_ctx: int) -> None:
     params.endpoint_metrics = True
     params.verbosity = 0
     server = xlc.Server(params)
+    server.handle_metrics()  # answered by the loop: it runs, so stopping it later cannot hang
     print(server.listening_address, flush=True)
     sys.stdin.read()  # until the parent closes our stdin (or dies)
     del server

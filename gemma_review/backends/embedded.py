@@ -100,6 +100,7 @@ class ModelHost:
         return self._loaded
 
     def get(self, path: Path, n_ctx: int) -> LoadedModel:
+        path = path.resolve()
         with self._lock:
             current = self._loaded
             if current is not None and current.path == path and current.n_ctx == n_ctx:
@@ -120,6 +121,7 @@ class ModelHost:
         params.n_batch = N_BATCH
         params.verbosity = 0  # llama.cpp's loading chatter would land in the user's terminal
         params.endpoint_slots = False
+        params.endpoint_metrics = True  # private socket; used below to sync with the loop
         params.ui = False
         socket_dir = socket_path = api_key = None
         if USE_UNIX_SOCKET:
@@ -133,13 +135,17 @@ class ModelHost:
             params.api_keys = [api_key]
         try:
             server = xlc.Server(params)
-        except (RuntimeError, ValueError) as exc:
+        except (RuntimeError, ValueError):
             if socket_dir:
                 shutil.rmtree(socket_dir, ignore_errors=True)
             raise ModelError(
-                f"llama.cpp could not load {path} ({exc}); the file may be damaged, its architecture "
+                f"llama.cpp could not load {path}: the file may be damaged, its architecture "
                 "unsupported by this xllamacpp, or memory short"
             ) from None
+        # xllamacpp's Server() returns just before its loop thread starts; deleting it in
+        # that window loses the stop request and hangs the process at exit. A metrics
+        # query is answered by the loop itself, so once it returns the loop is running.
+        server.handle_metrics()
         base_url = "http://localhost" if socket_path else str(server.listening_address)
         return LoadedModel(
             path=path,
@@ -218,7 +224,7 @@ class EmbeddedBackend:
 
     def info(self) -> BackendInfo:
         loaded = self._host.loaded
-        is_this = loaded is not None and loaded.path == self.path
+        is_this = loaded is not None and loaded.path == self.path.resolve()
         detail: dict[str, Any] = {
             "path": str(self.path),
             "size_mb": round(self.path.stat().st_size / 2**20, 1),

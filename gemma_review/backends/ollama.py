@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
 import time
 from typing import Any, Iterator
-
-import httpx
+from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..errors import ModelError, ModelNotFoundError, ModelUnavailableError, PromptTooLargeError
@@ -16,14 +17,24 @@ NS = 1e9  # Ollama reports durations in nanoseconds
 
 
 def probe_ollama(host: str, timeout: float = 1.0) -> str | None:
-    """The server's version when something Ollama-shaped answers at ``host``, else None."""
+    """The server's version when something Ollama-shaped answers at ``host``, else None.
+
+    Plain ``http.client``: a cached review must not pay for importing httpx and pydantic.
+    """
+    parts = urlsplit(host)
+    conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     try:
-        resp = httpx.get(f"{host}/api/version", timeout=timeout)
-        if resp.status_code == 200:
-            return str(resp.json().get("version", "unknown"))
-    except (httpx.HTTPError, ValueError):
+        conn = conn_cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+        try:
+            conn.request("GET", (parts.path.rstrip("/") or "") + "/api/version")
+            resp = conn.getresponse()
+            if resp.status != 200:
+                return None
+            return str(json.loads(resp.read()).get("version", "unknown"))
+        finally:
+            conn.close()
+    except (OSError, ValueError, http.client.HTTPException):
         return None
-    return None
 
 
 def unavailable_message(host: str, detail: str = "") -> str:
@@ -45,9 +56,15 @@ class OllamaBackend:
         self.host = settings.host
         self.settings = settings
         self._client: Any = None
+        self._lock = threading.Lock()  # the language server reviews documents in parallel threads
 
     def _get_client(self, timeout: float) -> Any:
+        with self._lock:
+            return self._make_client(timeout)
+
+    def _make_client(self, timeout: float) -> Any:
         if self._client is None:
+            import httpx
             import ollama  # lazy: keeps `--version` and cached runs fast
 
             # A finite timeout: connect fast, but let a slow model take its time per chunk.
@@ -59,6 +76,7 @@ class OllamaBackend:
     def stream_chat(
         self, request: ModelRequest, cancel: threading.Event | None = None
     ) -> Iterator[Chunk]:
+        import httpx
         import ollama
 
         client = self._get_client(request.timeout)

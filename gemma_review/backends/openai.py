@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import httpx
 
-from ..config import Settings
+from ..config import Settings, is_loopback_host
 from ..errors import ModelError, ModelNotFoundError, ModelUnavailableError, PromptTooLargeError
 from .base import BackendInfo, Chunk, Metrics, ModelRequest
 
@@ -156,12 +156,14 @@ class OpenAIChatClient:
         where: str | None = None,
         ctx_hint: str = "raise the server's context size (llama-server -c) or review a smaller change",
         unreachable_hint: str = "start it or fix --host",
+        auth_hint: str = "check the API key",
     ) -> None:
         self.base_url = api_base(base_url)
         self.model = model
         self.where = where or f"the OpenAI-compatible server at {self.base_url}"
         self.ctx_hint = ctx_hint
         self.unreachable_hint = unreachable_hint
+        self.auth_hint = auth_hint
         self._api_key = api_key
         self._transport = transport
         self._client: httpx.Client | None = None
@@ -174,7 +176,11 @@ class OpenAIChatClient:
                 headers = {"Accept": "text/event-stream"}
                 if self._api_key:
                     headers["Authorization"] = f"Bearer {self._api_key}"
-                self._client = httpx.Client(headers=headers, transport=self._transport)
+                # Proxy variables are for reaching other machines; a proxy in front of
+                # localhost would send the code off this machine (or fail).
+                self._client = httpx.Client(
+                    headers=headers, transport=self._transport, trust_env=not is_loopback_host(self.base_url)
+                )
             return self._client
 
     def body(self, request: ModelRequest) -> dict[str, Any]:
@@ -220,12 +226,14 @@ class OpenAIChatClient:
             return PromptTooLargeError(f"prompt too large for the context: {message}; {self.ctx_hint}")
         if status == 404:
             if "model" in low or "model" in kind:
-                return ModelNotFoundError(f"model '{self.model}' is not served by {self.where}: {message}")
+                served = self.served_models()
+                hint = f"; it serves {', '.join(served)} (set --model)" if served else ""
+                return ModelNotFoundError(f"model '{self.model}' is not served by {self.where}: {message}{hint}")
             return ModelError(
                 f"{self.where} has no /chat/completions (HTTP 404); is it an OpenAI-compatible server?"
             )
         if status in (401, 403):
-            return ModelError(f"{self.where} refused the request (HTTP {status}): {message}; check the API key")
+            return ModelError(f"{self.where} refused the request (HTTP {status}): {message}; {self.auth_hint}")
         if status:
             return ModelError(f"{self.where} answered HTTP {status}: {message}")
         return ModelError(f"{self.where} reported an error: {message}")
@@ -243,7 +251,9 @@ class OpenAIChatClient:
             return
         try:
             for attempt in (1, 2):
-                req = client.build_request("POST", url, json=self.body(request), timeout=self._timeout(request.timeout))
+                req = client.build_request(
+                    "POST", url, json=self.body(request), timeout=self._timeout(request.timeout)
+                )
                 response = client.send(req, stream=True)
                 if response.status_code == 200:
                     break
@@ -326,6 +336,13 @@ class OpenAIChatClient:
             return None
         return None
 
+    def served_models(self) -> list[str] | None:
+        """The model ids at ``/v1/models``; None when the server does not answer."""
+        listing = self.get_json("/v1/models")
+        if not isinstance(listing, dict):
+            return None
+        return [str(m.get("id")) for m in listing.get("data") or () if isinstance(m, dict)]
+
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
@@ -335,7 +352,7 @@ class OpenAIChatClient:
 
 def _connect_detail(exc: httpx.ConnectError) -> str:
     text = str(exc)
-    return "connection refused" if "refused" in text.lower() or "111" in text else (text or "cannot connect")
+    return "connection refused" if "refused" in text.lower() else (text or "cannot connect")
 
 
 class OpenAIBackend:
@@ -347,7 +364,12 @@ class OpenAIBackend:
         self.model = settings.model
         self.host = settings.host
         api_key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
-        self.client = OpenAIChatClient(settings.host, model=settings.model, api_key=api_key or None)
+        self.client = OpenAIChatClient(
+            settings.host,
+            model=settings.model,
+            api_key=api_key or None,
+            auth_hint=f"put the key in ${settings.api_key_env}" if settings.api_key_env else "check the API key",
+        )
 
     def stream_chat(self, request: ModelRequest, cancel: threading.Event | None = None) -> Iterator[Chunk]:
         yield from self.client.stream(request, cancel)
@@ -355,10 +377,10 @@ class OpenAIBackend:
     def info(self) -> BackendInfo:
         """For ``doctor``: the models the server lists and, for llama.cpp, its context size."""
         detail: dict[str, Any] = {"url": self.client.base_url}
-        listing = self.client.get_json("/v1/models")
-        detail["reachable"] = listing is not None
-        if isinstance(listing, dict):
-            detail["models"] = [m.get("id") for m in listing.get("data") or () if isinstance(m, dict)]
+        served = self.client.served_models()
+        detail["reachable"] = served is not None
+        if served is not None:
+            detail["models"] = served
         props = self.client.get_json("/props")
         if isinstance(props, dict):
             n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
@@ -374,7 +396,9 @@ def probe_openai(host: str, timeout: float = 1.0, api_key: str | None = None) ->
     """Model ids listed at ``host``'s ``/v1/models``, or None when nothing answers."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        resp = httpx.get(f"{api_base(host)}/models", timeout=timeout, headers=headers)
+        resp = httpx.get(
+            f"{api_base(host)}/models", timeout=timeout, headers=headers, trust_env=not is_loopback_host(host)
+        )
         if resp.status_code != 200:
             return None
         data = resp.json().get("data") or []

@@ -1,0 +1,190 @@
+"""Findings as LSP diagnostics, and keeping them on their code while the user types.
+
+A :class:`LiveFinding` is a finding from a review plus where it is *now* in the
+document. Edits move it (``shift``); edits that replace all of it, apply its fix or add
+a suppression comment above it remove it. The next review replaces the whole set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from lsprotocol import types
+
+from gemma_review import findings as fnd
+from gemma_review.findings import Finding
+
+from .positions import before, before_or_equal, line_range, text_end, to_utf16
+
+SOURCE = "gemma-review"
+SEVERITY = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "info": types.DiagnosticSeverity.Information,
+}
+
+
+@dataclass
+class LiveFinding:
+    finding: Finding
+    range: types.Range  # where the finding is now (UTF-16 columns)
+    code: list[str]  # the finding's lines as reviewed
+    fix_offset: int = 0  # first fixed line relative to the finding's first line
+    fix_original: list[str] | None = None  # the lines the fix replaces, as reviewed
+    fix_lines: list[str] | None = None  # what the fix puts there
+
+    @property
+    def fingerprint(self) -> str:
+        return self.finding.fingerprint
+
+    @property
+    def first_line(self) -> int:
+        """0-based line the finding starts on now."""
+        return self.range.start.line
+
+    def lines_now(self) -> tuple[int, int]:
+        """0-based first and last line the finding covers now."""
+        return self.range.start.line, self.range.end.line
+
+
+def live(f: Finding, reviewed_lines: list[str]) -> LiveFinding:
+    """A finding of a review of ``reviewed_lines`` (the text the engine saw)."""
+    first, last = f.line - 1, f.end_line - 1
+    rng = line_range(reviewed_lines, first, last, f.column - 1)
+    if 0 <= last < len(reviewed_lines):
+        rng.end = types.Position(last, to_utf16(reviewed_lines[last], f.end_column - 1))
+    item = LiveFinding(f, rng, reviewed_lines[first : last + 1])
+    if f.fix is not None:
+        item.fix_offset = f.fix.start_line - f.line
+        item.fix_original = reviewed_lines[f.fix.start_line - 1 : f.fix.end_line]
+        item.fix_lines = f.fix.replacement.split("\n") if f.fix.replacement else []
+    return item
+
+
+def _same(a: list[str], b: list[str]) -> bool:
+    return len(a) == len(b) and all(x.rstrip() == y.rstrip() for x, y in zip(a, b))
+
+
+def fix_span(item: LiveFinding, doc_lines: list[str]) -> tuple[int, int] | None:
+    """0-based first/last line the fix replaces now, or None when the fix no longer applies.
+
+    A fix applies while the lines it replaces still read exactly as they did when they
+    were reviewed; an edit inside them makes the fix stale, and it is not offered.
+    """
+    if item.fix_original is None or item.fix_lines is None:
+        return None
+    first = item.first_line + item.fix_offset
+    last = first + len(item.fix_original) - 1
+    if first < 0 or last >= len(doc_lines) or not item.fix_original:
+        return None
+    if not _same(doc_lines[first : last + 1], item.fix_original):
+        return None
+    return first, last
+
+
+def resolved(item: LiveFinding, doc_lines: list[str]) -> bool:
+    """The user applied the fix, or silenced the finding with a comment."""
+    first, last = item.lines_now()
+    if item.fix_lines and not _same(item.fix_lines, item.fix_original or []):
+        start = first + item.fix_offset
+        if _same(doc_lines[start : start + len(item.fix_lines)], item.fix_lines):
+            return True
+    moved = dataclasses.replace(item.finding, line=first + 1, end_line=last + 1)
+    return fnd.suppressed(doc_lines, moved)
+
+
+def fix_data(item: LiveFinding, doc_lines: list[str], text_hash: str) -> dict[str, Any] | None:
+    span = fix_span(item, doc_lines)
+    if span is None or item.fix_lines is None:
+        return None
+    return {
+        "start_line": span[0] + 1,
+        "end_line": span[1] + 1,
+        "replacement": "\n".join(item.fix_lines),
+        "content_hash": text_hash,
+    }
+
+
+def to_diagnostic(item: LiveFinding, doc_lines: list[str], text_hash: str) -> types.Diagnostic:
+    f = item.finding
+    message = f.title if not f.explanation else f"{f.title}\n{f.explanation}"
+    return types.Diagnostic(
+        range=item.range,
+        message=message,
+        severity=SEVERITY.get(f.severity, types.DiagnosticSeverity.Warning),
+        code=f.category,
+        source=SOURCE,
+        data={
+            "fingerprint": f.fingerprint,
+            "category": f.category,
+            "title": f.title,
+            "confidence": f.confidence,
+            "fix": fix_data(item, doc_lines, text_hash),
+        },
+    )
+
+
+# --- moving findings with the text -----------------------------------------------------
+
+
+def _map(pos: types.Position, start: types.Position, end: types.Position, new_end: types.Position, side: str) -> types.Position:
+    if before(pos, start):
+        return pos
+    if before_or_equal(end, pos):
+        if pos.line == end.line:
+            return types.Position(new_end.line, new_end.character + pos.character - end.character)
+        return types.Position(pos.line + new_end.line - end.line, pos.character)
+    # Inside the replaced text: the finding keeps hold of the new text.
+    return start if side == "start" else new_end
+
+
+def shift_range(rng: types.Range, start: types.Position, end: types.Position, inserted: str) -> types.Range | None:
+    """``rng`` after the text between ``start`` and ``end`` became ``inserted``; None when it was replaced whole."""
+    replaced = before(start, end)
+    if replaced and before_or_equal(start, rng.start) and before_or_equal(rng.end, end):
+        return None
+    new_end = text_end(start, inserted)
+    return types.Range(
+        start=_map(rng.start, start, end, new_end, "start"),
+        end=_map(rng.end, start, end, new_end, "end"),
+    )
+
+
+def shift(items: Iterable[LiveFinding], change: types.TextDocumentContentChangePartial) -> list[LiveFinding]:
+    """Findings after one ranged content change (whole-document changes: ``remap_lines``)."""
+    out: list[LiveFinding] = []
+    for item in items:
+        moved = shift_range(item.range, change.range.start, change.range.end, change.text)
+        if moved is not None:
+            item.range = moved
+            out.append(item)
+    return out
+
+
+def remap_lines(items: Iterable[LiveFinding], old_lines: list[str], new_lines: list[str]) -> list[LiveFinding]:
+    """Whole-document replacement: keep findings whose lines survived unchanged, moved."""
+    mapping: dict[int, int] = {}
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    for tag, i1, i2, j1, _j2 in matcher.get_opcodes():
+        if tag == "equal":
+            for k in range(i2 - i1):
+                mapping[i1 + k] = j1 + k
+    out: list[LiveFinding] = []
+    for item in items:
+        first, last = item.lines_now()
+        if first in mapping and last in mapping and mapping[last] - mapping[first] == last - first:
+            delta = mapping[first] - first
+            item.range = types.Range(
+                start=types.Position(first + delta, item.range.start.character),
+                end=types.Position(last + delta, item.range.end.character),
+            )
+            out.append(item)
+    return out
+
+
+def at(items: Iterable[LiveFinding], first_line: int, last_line: int) -> list[LiveFinding]:
+    """Findings touching 0-based lines ``first_line``..``last_line``."""
+    return [i for i in items if i.range.start.line <= last_line and first_line <= i.range.end.line]

@@ -1,0 +1,750 @@
+"""The language server: LSP handlers over the review engine.
+
+Handlers are thin: they translate between LSP and the plain modules next to this one
+(positions, diagnostics, actions, reviewer, engines, options, progress). All state lives
+on the :class:`GemmaLanguageServer` object; nothing is global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from gemma_review import __version__
+from gemma_review.config import Settings
+from gemma_review.engine import Progress, ReviewResult
+from gemma_review.errors import (
+    ConfigError,
+    GemmaReviewError,
+    InputError,
+    ModelError,
+    ModelNotFoundError,
+    ModelUnavailableError,
+)
+from gemma_review.findings import Finding
+from gemma_review.textfile import content_hash, newline_of, split_lines
+
+from . import actions, diagnostics, options
+from .diagnostics import LiveFinding
+from .engines import EngineHub, Target, document_change, target_for
+from .options import EditorOptions
+from .progress import STATUS_METHOD, ReviewProgress, StatusTracker, progress_message
+from .protocol import GemmaProtocol
+from .reviewer import Job, Reviewer, run_in_thread
+
+log = logging.getLogger("gemma_review.lsp")
+
+REVIEW_FILE = "gemma-review.reviewFile"
+REVIEW_CHANGES = "gemma-review.reviewChanges"
+REQUEST_FAILED = -32803  # LSP RequestFailed
+CONFIG_WAIT_SECONDS = 5.0  # a client that never answers workspace/configuration must not stall reviews
+
+
+@dataclass
+class ClientFeatures:
+    progress: bool = False
+    resolve_edit: bool = False
+    versioned_edits: bool = False
+    configuration: bool = False
+    apply_edit: bool = False
+
+    @classmethod
+    def of(cls, caps: types.ClientCapabilities) -> ClientFeatures:
+        window = caps.window
+        ws = caps.workspace
+        td = caps.text_document
+        resolve = td.code_action.resolve_support if td and td.code_action else None
+        return cls(
+            progress=bool(window and window.work_done_progress),
+            resolve_edit=bool(resolve and "edit" in (resolve.properties or [])),
+            versioned_edits=bool(ws and ws.workspace_edit and ws.workspace_edit.document_changes),
+            configuration=bool(ws and ws.configuration),
+            apply_edit=bool(ws and ws.apply_edit),
+        )
+
+
+@dataclass
+class DocState:
+    uri: str
+    target: Target
+    version: int | None
+    lines: list[str]
+    findings: list[LiveFinding] = field(default_factory=list)
+    settings: Settings | None = None
+    spans: tuple[int | None, list[tuple[int, int]] | None] = (None, None)  # (version, definition spans)
+
+
+class GemmaLanguageServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("gemma-review", __version__, protocol_cls=GemmaProtocol)
+        self.features = ClientFeatures()
+        self.init_options = EditorOptions()
+        self.client_config = EditorOptions()
+        self.hub = EngineHub([])
+        self.docs: dict[str, DocState] = {}
+        self.reviewer: Reviewer | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.config_ready = False
+        self.waiting: dict[str, tuple[str, str | None]] = {}  # uri -> (reason, scope) asked before settings arrived
+        self.problems_shown: set[str] = set()
+        self.notices_logged: set[str] = set()
+        self.problem: str | None = None  # "unavailable" | "error" while the last review failed
+        self.progress: dict[str, ReviewProgress] = {}  # token -> progress
+        self.refactors = 0
+        self.status = StatusTracker(lambda params: self.protocol.notify(STATUS_METHOD, params))
+
+    # --- settings -----------------------------------------------------------------
+    @property
+    def editor(self) -> EditorOptions:
+        return self.init_options.merged(self.client_config)
+
+    def warn(self, messages: list[str]) -> None:
+        for message in messages:
+            self.log(message, types.MessageType.Warning)
+
+    def log(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    def tell_once(self, key: str, message: str, kind: types.MessageType) -> None:
+        """``window/showMessage`` at most once per session for each kind of problem."""
+        if key in self.problems_shown:
+            return
+        self.problems_shown.add(key)
+        self.window_show_message(types.ShowMessageParams(type=kind, message=f"gemma-review: {message}"))
+
+    def doc_settings(self, state: DocState) -> Settings:
+        try:
+            state.settings = self.hub.settings_for(state.target, self.editor).settings
+        except ConfigError as exc:
+            self.report_problem(exc, state.target.shown)
+            state.settings = None
+        return state.settings or Settings()
+
+    async def fetch_configuration(self) -> None:
+        if not self.features.configuration:
+            return
+        try:
+            result = await asyncio.wait_for(
+                self.workspace_configuration_async(
+                    types.ConfigurationParams(items=[types.ConfigurationItem(section=options.SECTION)])
+                ),
+                CONFIG_WAIT_SECONDS,
+            )
+        except Exception as exc:  # noqa: BLE001 - a client bug must not stop reviews
+            self.log(f"workspace/configuration failed ({exc!r}); using initializationOptions", types.MessageType.Warning)
+            return
+        raw = result[0] if isinstance(result, (list, tuple)) and result else None
+        parsed, warnings = options.parse(raw, "workspace/configuration")
+        self.warn(warnings)
+        self.client_config = parsed
+
+    def settings_changed(self) -> None:
+        """New settings: new engines, problems may be fixed, every open document is reviewed again."""
+        self.hub.retire_all()
+        self.problems_shown.clear()
+        self.problem = None
+        assert self.reviewer is not None
+        self.reviewer.cancel_all()
+        for state in self.docs.values():
+            settings = self.doc_settings(state)
+            if settings.trigger != "manual":
+                self.request_review(state.uri, "config")
+        self.refresh_status()
+
+    # --- documents ----------------------------------------------------------------
+    def state_for(self, uri: str) -> DocState:
+        state = self.docs.get(uri)
+        if state is not None:
+            return state
+        document = self.workspace.get_text_document(uri)
+        path = _path_of(uri)
+        name = Path(path).name if path else uri.rsplit("/", 1)[-1]
+        target = target_for(path, name, self.hub.workspace_roots)
+        state = DocState(uri, target, document.version, split_lines(document.source))
+        self.docs[uri] = state
+        return state
+
+    def publish(self, state: DocState) -> None:
+        text = self.workspace.get_text_document(state.uri).source
+        digest = content_hash(text)
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(
+                uri=state.uri,
+                version=state.version,
+                diagnostics=[diagnostics.to_diagnostic(i, state.lines, digest) for i in state.findings],
+            )
+        )
+
+    def did_change(self, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        state = self.docs.get(uri)
+        if state is None:
+            return
+        new_lines = split_lines(self.workspace.get_text_document(uri).source)
+        had = bool(state.findings)
+        items = state.findings
+        known: list[str] | None = state.lines
+        for change in params.content_changes:
+            if getattr(change, "range", None) is None:
+                after = split_lines(change.text)
+                items = diagnostics.remap_lines(items, known or [], after) if known is not None else []
+                known = after
+            else:
+                items = diagnostics.shift(items, change)
+                known = None
+        state.findings = [i for i in items if not diagnostics.resolved(i, new_lines)]
+        state.lines = new_lines
+        state.version = params.text_document.version
+        if had:
+            self.publish(state)
+        assert self.reviewer is not None
+        # A newer version makes the running review stale: stop it (its HTTP stream closes).
+        self.reviewer.cancel(uri)
+        settings = state.settings or Settings()
+        if settings.trigger == "type":
+            self.request_review(uri, "type", delay=settings.debounce_ms / 1000.0)
+        self.refresh_status()
+
+    # --- reviews ------------------------------------------------------------------
+    def request_review(self, uri: str, reason: str, scope: str | None = None, delay: float = 0.0) -> None:
+        if not self.config_ready:
+            self.waiting[uri] = (reason, scope)
+            return
+        assert self.reviewer is not None
+
+        def make_job() -> Job | None:
+            state = self.docs.get(uri)
+            if state is None:
+                return None
+            text = self.workspace.get_text_document(uri).source
+            return Job(uri=uri, version=state.version, text=text, scope=scope or "", reason=reason)
+
+        self.reviewer.schedule(uri, delay, make_job)
+
+    def run_review(self, job: Job, emit: Any) -> ReviewResult:
+        """In the worker thread: one review of one document version."""
+        state: DocState = job.state["doc"]
+        loaded = self.hub.settings_for(state.target, self.editor)
+        settings = loaded.settings
+        engine = self.hub.acquire(settings, self.hub.root_for(loaded, state.target))
+        try:
+            change = document_change(state.target, job.text, job.scope or settings.scope)
+            total = 0 if change.skipped else len(engine.units_for(change))
+            emit("plan", {"total": total, "model": settings.model})
+            result = engine.review(
+                [change],
+                on_finding=lambda f: emit("finding", f),
+                on_progress=lambda p: emit("progress", p),
+                cancel=job.cancel,
+            )
+            job.state["notice"] = engine.backend_notice
+            return result
+        finally:
+            self.hub.release(engine)
+
+    def job_started(self, job: Job) -> None:
+        state = self.docs[job.uri]
+        job.state["doc"] = state
+        job.state["lines"] = split_lines(job.text)
+        if self.features.progress:
+            token = f"gemma-review/review/{job.id}"
+            reporter = ReviewProgress(self, token, f"Reviewing {Path(state.target.shown).name}")
+            reporter.create()
+            job.state["progress"] = reporter
+            job.state["token"] = token
+            self.progress[token] = reporter
+        self.refresh_status()
+
+    def job_event(self, job: Job, kind: str, payload: Any, current: bool) -> None:
+        state = self.docs.get(job.uri)
+        fresh = current and state is not None and state.version == job.version
+        reporter: ReviewProgress | None = job.state.get("progress")
+        if kind == "plan":
+            job.state["total"] = payload["total"]
+            self.status.update(model=payload["model"])
+            if reporter is not None:
+                reporter.report(*progress_message(0, payload["total"], 0.0))
+        elif kind == "finding":
+            if fresh and state is not None:
+                self.add_finding(state, job, payload)
+        elif kind == "progress":
+            p: Progress = payload
+            if reporter is not None:
+                reporter.report(*progress_message(p.done, p.total, p.tokens_per_second))
+            if current and p.tokens_per_second:
+                self.status.update(tokens_per_second=p.tokens_per_second)
+        elif kind == "done":
+            self.finish(job, payload, fresh, state)
+        elif kind == "failed":
+            self.fail(job, payload, current)
+        if kind in ("done", "failed"):
+            token = job.state.get("token")
+            if token:
+                self.progress.pop(token, None)
+            self.refresh_status()
+
+    def add_finding(self, state: DocState, job: Job, finding: Finding) -> None:
+        if job.findings_seen == 0:
+            state.findings = []  # the first finding of a review replaces the previous review's
+        job.findings_seen += 1
+        state.findings.append(diagnostics.live(finding, job.state["lines"]))
+        self.publish(state)
+
+    def finish(self, job: Job, result: ReviewResult, fresh: bool, state: DocState | None) -> None:
+        reporter: ReviewProgress | None = job.state.get("progress")
+        name = Path(state.target.shown).name if state else job.uri
+        found = len(result.findings)
+        if reporter is not None:
+            reporter.end("cancelled" if result.cancelled else f"{found} finding{'s' if found != 1 else ''}")
+        if result.cancelled:
+            return
+        if fresh and state is not None and job.findings_seen == 0:
+            state.findings = []
+            self.publish(state)
+        notice = job.state.get("notice")
+        if notice and notice not in self.notices_logged:
+            self.notices_logged.add(notice)
+            self.log(notice)
+        for note in result.notes:
+            self.log(note, types.MessageType.Warning)
+        for path, reason in result.skipped:
+            if reason != "no reviewable lines":
+                self.log(f"skipped {path}: {reason}")
+        tps = result.metrics.decode_tps
+        self.log(
+            f"reviewed {name}: {found} finding(s), {result.units} unit(s), {result.cached_units} cached"
+            + (f", {tps:.0f} tok/s" if tps else "")
+            + f", {result.wall_seconds:.2f}s"
+        )
+        self.problem = None
+        self.status.update(
+            backend=result.backend if result.backend not in ("", "cache") else self.status.current.backend,
+            tokens_per_second=tps or self.status.current.tokens_per_second,
+        )
+
+    def fail(self, job: Job, exc: BaseException, current: bool) -> None:
+        reporter: ReviewProgress | None = job.state.get("progress")
+        if reporter is not None:
+            reporter.end("failed")
+        state = self.docs.get(job.uri)
+        where = state.target.shown if state else job.uri
+        if job.cancel.is_set() and not current:
+            return  # a stale review's error is of no interest
+        if isinstance(exc, GemmaReviewError):
+            self.report_problem(exc, where)
+        else:
+            detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            self.log(f"review of {where} crashed: {exc!r}\n{detail}", types.MessageType.Error)
+            self.problem = "error"
+            self.tell_once(f"crash:{type(exc).__name__}", f"the review of {where} failed ({type(exc).__name__}: {exc}); see the log", types.MessageType.Error)
+
+    def report_problem(self, exc: GemmaReviewError, where: str) -> None:
+        message = str(exc)
+        self.log(f"{where}: {type(exc).__name__}: {message}", types.MessageType.Error)
+        if isinstance(exc, (ModelUnavailableError, ModelNotFoundError)):
+            self.problem = "unavailable"
+            # One message per session for "the model cannot be used", whichever file hit it.
+            self.tell_once(type(exc).__name__, message, types.MessageType.Error)
+        elif isinstance(exc, ModelError):
+            self.problem = "error"
+            self.tell_once(f"model:{message}", message, types.MessageType.Error)
+        else:
+            self.problem = "error"
+            self.tell_once(f"{type(exc).__name__}:{message}", message, types.MessageType.Error)
+        self.status.update(message=message)
+
+    def refresh_status(self) -> None:
+        busy = self.refactors > 0 or (
+            self.reviewer is not None and any(not j.cancel.is_set() for j in self.reviewer.active.values())
+        )
+        if busy:
+            names = [Path(s.target.shown).name for uri, s in self.docs.items() if self.reviewer and uri in self.reviewer.active]
+            self.status.update(state="reviewing", message=f"Reviewing {', '.join(names)}" if names else "Refactoring")
+        elif self.problem:
+            self.status.update(state=self.problem)
+        else:
+            self.status.update(state="idle", message=None)
+
+    # --- code actions ---------------------------------------------------------------
+    def doc_view(self, state: DocState) -> actions.Doc:
+        text = self.workspace.get_text_document(state.uri).source
+        return actions.Doc(
+            uri=state.uri,
+            version=state.version,
+            lines=state.lines,
+            newline=newline_of(text),
+            path=state.target.shown,
+            versioned=self.features.versioned_edits,
+        )
+
+    def definition_spans(self, state: DocState, text: str) -> list[tuple[int, int]] | None:
+        version, spans = state.spans
+        if spans is not None and version == state.version and version is not None:
+            return spans
+        from gemma_review.languages import language_of
+        from gemma_review.units import definition_spans
+
+        lang = language_of(state.target.shown)
+        if lang is None:
+            return None
+        try:
+            spans = definition_spans(lang, text)
+        except Exception:  # noqa: BLE001 - no grammar, no refactor offer
+            return None
+        state.spans = (state.version, spans)
+        return spans
+
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+        state = self.docs.get(params.text_document.uri)
+        if state is None:
+            return []
+        only = params.context.only
+        doc = self.doc_view(state)
+        digest = content_hash(self.workspace.get_text_document(state.uri).source)
+        wanted = {
+            d.data.get("fingerprint")
+            for d in params.context.diagnostics
+            if isinstance(d.data, dict) and d.source == diagnostics.SOURCE
+        }
+        chosen: list[LiveFinding] = []
+        for item in [i for i in state.findings if i.fingerprint in wanted] + diagnostics.at(
+            state.findings, params.range.start.line, params.range.end.line
+        ):
+            if all(item is not c for c in chosen):
+                chosen.append(item)
+        out: list[types.CodeAction] = []
+        if actions.kind_wanted(actions.QUICKFIX_KIND, only):
+            ignores: list[types.CodeAction] = []
+            for item in chosen:
+                diag = diagnostics.to_diagnostic(item, state.lines, digest)
+                fix = actions.fix_action(item, doc, diag)
+                if fix is not None:
+                    out.append(fix)
+                title = actions.IGNORE_TITLE if len(chosen) == 1 else f"{actions.IGNORE_TITLE}: {item.finding.title}"
+                ignores.append(actions.ignore_action(item, doc, diag, title))
+            out.extend(ignores)
+        if actions.kind_wanted(actions.REFACTOR_KIND, only):
+            text = self.workspace.get_text_document(state.uri).source
+            span = actions.refactor_span(doc, params.range, self.definition_spans(state, text))
+            if span is not None:
+                out.append(actions.refactor_action(doc, span[0], span[1], self.features.resolve_edit))
+        if actions.kind_wanted(actions.FIX_ALL_KIND, only) and state.findings:
+            fix_all = actions.fix_all_action(state.findings, doc)
+            if fix_all is not None:
+                out.append(fix_all)
+        return out
+
+    async def refactor(self, request: actions.RefactorRequest) -> tuple[types.WorkspaceEdit, str]:
+        """Ask the model to rewrite the lines; a validated, re-indented edit or a RequestFailed error."""
+        state = self.docs.get(request.uri)
+        if state is None:
+            raise JsonRpcException(f"{request.uri} is not open", code=REQUEST_FAILED)
+        if request.version is not None and state.version is not None and request.version != state.version:
+            raise JsonRpcException("the document changed since the refactor was offered; ask again", code=REQUEST_FAILED)
+        if request.last >= len(state.lines):
+            raise JsonRpcInvalidParams(f"the range ends at line {request.last + 1}, past the end of the document")
+        text = self.workspace.get_text_document(state.uri).source
+        version = state.version
+        cancel = threading.Event()
+        hub = self.hub
+        editor = self.editor
+
+        def work() -> Any:
+            loaded = hub.settings_for(state.target, editor)
+            engine = hub.acquire(loaded.settings, hub.root_for(loaded, state.target))
+            try:
+                return engine.refactor(state.target.shown, text, request.first + 1, request.last + 1, cancel=cancel)
+            finally:
+                hub.release(engine)
+
+        self.refactors += 1
+        self.refresh_status()
+        try:
+            result = await run_in_thread(self.loop or asyncio.get_running_loop(), work)
+        except asyncio.CancelledError:
+            cancel.set()  # $/cancelRequest: the model stops too
+            raise
+        except GemmaReviewError as exc:
+            self.report_problem(exc, state.target.shown)
+            raise JsonRpcException(str(exc), code=REQUEST_FAILED) from None
+        finally:
+            self.refactors -= 1
+            self.refresh_status()
+        if result.fix is None:
+            raise JsonRpcException(
+                "Gemma's rewrite was unchanged or would not parse; nothing to apply", code=REQUEST_FAILED
+            )
+        if state.version != version:
+            raise JsonRpcException("the document changed while Gemma was refactoring; ask again", code=REQUEST_FAILED)
+        doc = self.doc_view(state)
+        new_lines = result.fix.replacement.split("\n") if result.fix.replacement else []
+        edit = actions.replace_lines(doc.lines, result.fix.start_line - 1, result.fix.end_line - 1, new_lines, doc.newline)
+        self.log(f"refactor of {state.target.shown}:{request.first + 1}-{request.last + 1}: {result.summary}")
+        return actions.workspace_edit(doc, [edit]), result.summary
+
+    # --- lifecycle ------------------------------------------------------------------
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # pygls would pop up "Error in server" for every bad message; a log line is enough.
+        try:
+            self.log(f"{getattr(source, '__name__', source)}: {error}", types.MessageType.Error)
+        except Exception:  # noqa: BLE001 - the transport may be gone
+            log.error("%s", error)
+
+
+def _path_of(uri: str) -> Path | None:
+    if not uri.startswith("file:"):
+        return None
+    fs = to_fs_path(uri)
+    return Path(fs).resolve() if fs else None
+
+
+def _uri_argument(args: tuple[Any, ...]) -> str:
+    if not args:
+        raise JsonRpcInvalidParams("expected the document URI as the first argument")
+    first = args[0]
+    if isinstance(first, dict):
+        first = first.get("uri")
+    if not isinstance(first, str) or not first:
+        raise JsonRpcInvalidParams("expected the document URI as the first argument")
+    return first
+
+
+def build_server() -> GemmaLanguageServer:
+    server = GemmaLanguageServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: GemmaLanguageServer, params: types.InitializeParams) -> None:
+        ls.loop = asyncio.get_running_loop()
+        ls.features = ClientFeatures.of(params.capabilities)
+        roots: list[Path] = []
+        for folder in params.workspace_folders or []:
+            path = _path_of(folder.uri)
+            if path is not None:
+                roots.append(path)
+        if not roots and params.root_uri:
+            path = _path_of(params.root_uri)
+            if path is not None:
+                roots.append(path)
+        if not roots and params.root_path:
+            roots.append(Path(params.root_path).resolve())
+        ls.hub = EngineHub(roots)
+        ls.init_options, warnings = options.parse(params.initialization_options, "initializationOptions")
+        ls.reviewer = Reviewer(ls.loop, ls.run_review, ls)
+        ls.warn(warnings)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: GemmaLanguageServer, params: types.InitializedParams) -> None:
+        try:
+            model = ls.hub.settings_for(Target(None, "", None), ls.editor).settings.model
+        except ConfigError as exc:
+            ls.report_problem(exc, "settings")
+            model = Settings().model
+        ls.status.update(model=model)
+        ls.refresh_status()
+        await ls.fetch_configuration()
+        ls.config_ready = True
+        waiting, ls.waiting = ls.waiting, {}
+        for uri, (reason, scope) in waiting.items():
+            if uri in ls.docs:
+                settings = ls.doc_settings(ls.docs[uri])
+                if reason == "command" or settings.trigger != "manual":
+                    ls.request_review(uri, reason, scope)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: GemmaLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+        pushed = options.pushed_settings(params.settings)
+        if pushed is not None:
+            parsed, warnings = options.parse(pushed, "workspace/didChangeConfiguration")
+            ls.warn(warnings)
+            ls.client_config = parsed
+        else:
+            await ls.fetch_configuration()
+        if ls.config_ready:
+            ls.settings_changed()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: GemmaLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.docs.pop(params.text_document.uri, None)
+        state = ls.state_for(params.text_document.uri)
+        state.version = params.text_document.version
+        settings = ls.doc_settings(state)
+        if settings.trigger != "manual":
+            ls.request_review(state.uri, "open")
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: GemmaLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.did_change(params)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: GemmaLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+        state = ls.docs.get(params.text_document.uri)
+        if state is None:
+            return
+        settings = ls.doc_settings(state)  # the configuration file may have been what was saved
+        if settings.trigger == "manual":
+            return
+        assert ls.reviewer is not None
+        running = ls.reviewer.active.get(state.uri)
+        if running is not None and running.version == state.version and not running.cancel.is_set():
+            return  # already reviewing exactly this text
+        ls.request_review(state.uri, "save")
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: GemmaLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        assert ls.reviewer is not None
+        ls.reviewer.cancel(uri)
+        ls.waiting.pop(uri, None)
+        if ls.docs.pop(uri, None) is not None:
+            ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+        ls.refresh_status()
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=list(actions.KINDS), resolve_provider=True),
+    )
+    def code_action(ls: GemmaLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        return ls.code_actions(params)
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def code_action_resolve(ls: GemmaLanguageServer, action: types.CodeAction) -> types.CodeAction:
+        data = action.data
+        if not (isinstance(data, dict) and data.get("type") == actions.DATA_TAG):
+            return action  # every other action is complete already
+        try:
+            request = actions.parse_refactor_request(data)
+        except ValueError as exc:
+            raise JsonRpcInvalidParams(f"codeAction/resolve: {exc}") from None
+        action.edit, _summary = await ls.refactor(request)
+        return action
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(ls: GemmaLanguageServer, params: types.HoverParams) -> types.Hover | None:
+        state = ls.docs.get(params.text_document.uri)
+        if state is None:
+            return None
+        line = params.position.line
+        items = diagnostics.at(state.findings, line, line)
+        if not items:
+            return None
+        return types.Hover(
+            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=actions.hover_markdown(items, state.target.shown)),
+            range=items[0].range,
+        )
+
+    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def progress_cancel(ls: GemmaLanguageServer, params: types.WorkDoneProgressCancelParams) -> None:
+        token = str(params.token)
+        reporter = ls.progress.get(token)
+        if reporter is None or ls.reviewer is None:
+            return
+        for job in ls.reviewer.active.values():
+            if job.state.get("token") == token:
+                ls.reviewer.cancel_job(job)
+                ls.log(f"review of {job.state['doc'].target.shown} cancelled from the editor")
+        ls.refresh_status()
+
+    @server.command(REVIEW_FILE)
+    def review_file(ls: GemmaLanguageServer, *args: Any) -> None:
+        uri = _uri_argument(args)
+        ls.state_for(uri)
+        ls.request_review(uri, "command", scope="file")
+
+    @server.command(REVIEW_CHANGES)
+    def review_changes(ls: GemmaLanguageServer, *args: Any) -> None:
+        uri = _uri_argument(args)
+        ls.state_for(uri)
+        ls.request_review(uri, "command", scope="changes")
+
+    @server.command(actions.REFACTOR_COMMAND)
+    async def refactor_command(ls: GemmaLanguageServer, *args: Any) -> dict[str, Any]:
+        try:
+            request = actions.parse_refactor_request(args[0] if args else None)
+        except ValueError as exc:
+            raise JsonRpcInvalidParams(f"{actions.REFACTOR_COMMAND}: {exc}") from None
+        edit, summary = await ls.refactor(request)
+        if not ls.features.apply_edit:
+            raise JsonRpcException("the editor cannot apply edits sent by the server (workspace/applyEdit)", code=REQUEST_FAILED)
+        result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=actions.REFACTOR_TITLE))
+        return {"applied": bool(result and result.applied), "summary": summary}
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: GemmaLanguageServer, params: None) -> None:
+        if ls.reviewer is not None:
+            ls.reviewer.cancel_all()
+
+    @server.feature(types.EXIT)
+    def exit_(ls: GemmaLanguageServer, params: None) -> None:
+        if ls.reviewer is not None:
+            ls.reviewer.cancel_all()
+        ls.hub.close()
+
+    return server
+
+
+def _parse_tcp(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InputError(f"--tcp expects HOST:PORT (e.g. 127.0.0.1:2087), got {value!r}")
+    return host, int(port)
+
+
+def _serve_tcp(server: GemmaLanguageServer, host: str, port: int) -> None:
+    """One client over TCP, like stdio; prints the bound address (useful with port 0)."""
+    from pygls.io_ import run_async
+
+    stop = threading.Event()
+    server._stop_event = stop
+
+    async def serve() -> None:
+        done = asyncio.Event()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            server.protocol.set_writer(writer)  # type: ignore[arg-type]
+            try:
+                await run_async(stop_event=stop, reader=reader, protocol=server.protocol, logger=log,
+                                error_handler=server.report_server_error)
+            finally:
+                done.set()
+
+        listener = await asyncio.start_server(connection, host, port)
+        bound = listener.sockets[0].getsockname()
+        sys.stderr.write(f"gemma-review lsp: listening on {bound[0]}:{bound[1]}\n")
+        sys.stderr.flush()
+        async with listener:
+            await done.wait()
+
+    try:
+        asyncio.run(serve())
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+def main(args: Any) -> int:
+    """``gemma-review lsp [--tcp HOST:PORT]``: serve until the client says exit."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="gemma-review lsp: %(levelname)s %(name)s: %(message)s")
+    tcp = getattr(args, "tcp", None)
+    address = _parse_tcp(tcp) if tcp else None
+    server = build_server()
+    try:
+        if address is not None:
+            _serve_tcp(server, *address)
+        else:
+            server.start_io()
+    finally:
+        if server.reviewer is not None:
+            server.reviewer.cancel_all()
+        server.hub.close()
+    return 0 if server.protocol._shutdown else 1

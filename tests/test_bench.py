@@ -1,0 +1,248 @@
+"""``gemma-review bench`` against the fake Ollama server and the real model."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gemma_review.bench import Label, Row, Sample, Score, model_settings, render_markdown, score
+from gemma_review.cli import main
+from gemma_review.config import Settings
+from gemma_review.errors import ConfigError
+from gemma_review.findings import Finding, Fix
+from tests.conftest import SAMPLES
+from tests.fake_ollama import FakeOllama, Reply, last_user_text, numbered_lines
+
+LABELS = tomllib.loads((SAMPLES / "labels.toml").read_text())["samples"]
+N_FILES = len(LABELS)
+N_CLEAN = sum(1 for s in LABELS if s.get("clean"))
+N_LABELLED = sum(len(s.get("findings", [])) for s in LABELS)
+N_FIXES = sum(1 for s in LABELS for f in s.get("findings", []) if f.get("suggested_code", "").strip())
+
+
+@pytest.fixture(autouse=True)
+def _work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def bench(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["bench", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def subset(folder: Path, files: list[str]) -> Path:
+    """A samples folder with only ``files`` and their labels, cut from the repository's."""
+    folder.mkdir()
+    text = (SAMPLES / "labels.toml").read_text()
+    blocks = text.split("\n[[samples]]\n")[1:]
+    kept = [b for b in blocks if re.match(r'file = "([^"]+)"', b).group(1) in files]  # type: ignore[union-attr]
+    assert len(kept) == len(files)
+    (folder / "labels.toml").write_text("".join("[[samples]]\n" + b.rstrip("\n") + "\n\n" for b in kept))
+    for name in files:
+        shutil.copy(SAMPLES / name, folder / name)
+    return folder
+
+
+def style_nitpick(body: dict[str, Any]) -> Reply:
+    """A bad reviewer: one style complaint on the first code line of every unit, no bugs."""
+    first = next((n, text) for n, text in numbered_lines(last_user_text(body)) if text.strip())
+    finding = {"line": first[0], "end_line": first[0], "severity": "warning", "category": "style",
+               "title": "Reformat this line", "explanation": "It could look nicer.",
+               "existing_code": first[1], "suggested_code": "", "confidence": 0.9}
+    return Reply(text=json.dumps({"findings": [finding]}))
+
+
+def test_oracle_scores_perfectly_and_a_bad_model_differs(capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeOllama() as fake:
+        oracle = fake.oracle
+        fake.set_reply(lambda body: style_nitpick(body) if body["model"] == "gemma4:e2b" else oracle(body))
+        code, out, err = bench(capsys, "--host", fake.url, "--models", "gemma4:e4b,gemma4:e2b", "--format", "json")
+        asked = [r["model"] for r in fake.requests if r.get("messages")]
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["files"], doc["clean_files"], doc["labelled_findings"]) == (N_FILES, N_CLEAN, N_LABELLED)
+    good, bad = doc["models"]
+    # Every sample reviewed whole by each model, the cache off: one request per file per model.
+    assert asked == ["gemma4:e4b"] * N_FILES + ["gemma4:e2b"] * N_FILES
+    assert good["model"] == "gemma4:e4b" and good["backend"] == "ollama"
+    assert (good["bugs_found"], good["labelled"], good["recall"]) == (N_LABELLED, N_LABELLED, 1.0)
+    assert good["false_positives"] == 0
+    assert good["fixes_valid"] == good["fixes_suggested"] == N_FIXES > 0
+    assert good["time_to_first_finding"] is not None and good["time_to_first_finding"] <= good["wall_seconds"]
+    assert good["gpu_memory_bytes"] == 2_400_000_000  # what the fake's /api/ps reports for a 4B model
+    assert good["decode_tokens_per_second"] > 0 and good["prefill_tokens_per_second"] > 0
+    assert good["requests"] == N_FILES and good["notes"] == []
+
+    assert bad["model"] == "gemma4:e2b"
+    assert (bad["bugs_found"], bad["recall"]) == (0, 0.0)
+    assert (bad["false_positives"], bad["false_positives_clean"]) == (N_FILES, N_CLEAN)
+    assert (bad["fixes_valid"], bad["fixes_suggested"]) == (0, 0)
+    assert bad["gpu_memory_bytes"] == 1_200_000_000
+    assert err.splitlines()[0] == f"bench: gemma4:e4b: loading, then reviewing {N_FILES} samples"
+    assert re.fullmatch(r"bench: gemma4:e4b: \d+ samples, \d+ requests in \d+\.\d s", err.splitlines()[1])
+
+
+def test_markdown_table_and_default_model(capsys: pytest.CaptureFixture[str], fake_ollama: FakeOllama) -> None:
+    code, out, err = bench(capsys, "--host", fake_ollama.url)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == [
+        "model", "decode tok/s", "prefill tok/s", "first finding", "GPU memory",
+        "bugs found", "false positives", "valid fixes", "wall time"]
+    assert re.fullmatch(r"\|(-+\|){9}", lines[1])
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert cells[0] == "gemma4:e4b"  # the configured model when --models is not given
+    assert re.fullmatch(r"\d+\.\d", cells[1]) and re.fullmatch(r"\d+\.\d", cells[2])
+    assert re.fullmatch(r"\d+\.\d\d s", cells[3]) and cells[4] == "2.2 GiB"
+    assert cells[5:8] == [f"{N_LABELLED}/{N_LABELLED} (100%)", "0", f"{N_FIXES}/{N_FIXES}"]
+    assert re.fullmatch(r"\d+\.\d s", cells[8])
+    assert lines[3] == "" and lines[4].startswith(f"{N_FILES} samples ({N_CLEAN} clean), {N_LABELLED} labelled findings")
+
+
+def test_samples_subset_and_plot(capsys: pytest.CaptureFixture[str], fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    folder = subset(tmp_path / "few", ["streak.py", "slugify.py"])
+    chart = tmp_path / "bench.png"
+    code, out, err = bench(capsys, "--host", fake_ollama.url, "--samples", str(folder), "--models",
+                           "gemma4:e2b,gemma4:e4b", "--format", "json", "--plot", str(chart))
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["samples"] == str(folder.resolve()) and (doc["files"], doc["labelled_findings"]) == (2, 1)
+    assert [(m["model"], m["bugs_found"], m["false_positives"], m["requests"]) for m in doc["models"]] == [
+        ("gemma4:e2b", 1, 0, 2), ("gemma4:e4b", 1, 0, 2)]
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"bench: chart written to {chart}" in err
+
+
+def test_plot_without_matplotlib_fails_before_reviewing(
+    capsys: pytest.CaptureFixture[str], fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
+    code, out, err = bench(capsys, "--host", fake_ollama.url, "--plot", "bench.png")
+    assert (code, out) == (2, "")
+    assert err == "gemma-review: error: --plot needs matplotlib: pip install 'gemma-review[plot]'\n"
+    assert fake_ollama.requests == []
+
+
+def test_a_model_that_is_not_pulled_stops_the_bench_before_any_review(
+    capsys: pytest.CaptureFixture[str], fake_ollama: FakeOllama
+) -> None:
+    code, out, err = bench(capsys, "--host", fake_ollama.url, "--models", "gemma4:e2b,gemma4:31b")
+    assert (code, out) == (3, "")
+    assert err == "gemma-review: error: model 'gemma4:31b' is not pulled; run `ollama pull gemma4:31b`\n"
+    assert fake_ollama.requests == []
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: None, "no samples folder at {d}; pass --samples DIR (a folder with labels.toml)"),
+        (lambda d: d.mkdir(), "{d} has no labels.toml; bench needs labelled samples"),
+        (lambda d: (d.mkdir(), (d / "labels.toml").write_text('[[samples]]\nfile = "gone.py"\n')),
+         "{d}/labels.toml: sample 1: {d}/gone.py does not exist"),
+        (lambda d: (d.mkdir(), (d / "labels.toml").write_text("[[samples\n")), None),
+        (lambda d: (d.mkdir(), (d / "labels.toml").write_text("# nothing\n")), "{d}/labels.toml lists no [[samples]]"),
+        (lambda d: (d.mkdir(), (d / "a.py").write_text("x = 1\n"),
+                    (d / "labels.toml").write_text('[[samples]]\nfile = "a.py"\nclean = true\n'
+                                                   '[[samples.findings]]\nline = 1\ncategory = "bug"\n')),
+         "{d}/labels.toml: sample 1 (a.py) is marked clean but has labelled findings"),
+    ],
+)
+def test_bad_samples_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path, make: Any, message: str | None) -> None:
+    folder = tmp_path / "s"
+    make(folder)
+    code, out, err = bench(capsys, "--host", "http://127.0.0.1:9", "--samples", str(folder))
+    assert (code, out) == (2, "")
+    if message is None:
+        assert err.startswith(f"gemma-review: error: {folder}/labels.toml: invalid TOML: ")
+    else:
+        assert err == f"gemma-review: error: {message.format(d=folder)}\n"
+
+
+def test_gguf_entry_needs_the_embedded_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = bench(capsys, "--backend", "ollama", "--models", "a.gguf")
+    assert (code, out) == (2, "")
+    assert err == "gemma-review: error: a.gguf is a GGUF file: it runs only with --backend embedded (or auto)\n"
+
+
+@pytest.mark.parametrize(
+    "backend, entry, expect",
+    [
+        ("auto", "gemma4:e2b", ("auto", "gemma4:e2b", None)),
+        ("auto", "models/e2b.gguf", ("embedded", "gemma4:e4b", "models/e2b.gguf")),
+        ("embedded", "x.GGUF", ("embedded", "gemma4:e4b", "x.GGUF")),
+    ],
+)
+def test_model_settings(backend: str, entry: str, expect: tuple[str, str, str | None]) -> None:
+    s = model_settings(Settings(backend=backend), entry)
+    assert (s.backend, s.model, s.model_file) == expect and s.cache is False
+
+
+def test_model_settings_refuses_gguf_on_a_server() -> None:
+    with pytest.raises(ConfigError):
+        model_settings(Settings(backend="openai"), "x.gguf")
+
+
+def finding(path: str, line: int, end: int, category: str, suggested: str = "", fix: bool = False) -> Finding:
+    return Finding(path, line, end, 1, 2, "warning", category, "t", "", "x", suggested, 0.9,
+                   fix=Fix(line, end, suggested, "h") if fix else None)
+
+
+SAMPLESET = [
+    Sample("a.py", Path("a.py"), False, [Label(10, 12, "bug", "b1"), Label(20, 20, "security", "s1")]),
+    Sample("b.py", Path("b.py"), True, []),
+]
+
+
+@pytest.mark.parametrize(
+    "findings, expect",
+    [
+        ([], (2, 0, 0, 0, 0, 0)),
+        ([finding("a.py", 12, 14, "bug")], (2, 1, 0, 0, 0, 0)),  # overlap on one line is enough
+        ([finding("a.py", 13, 14, "bug")], (2, 0, 0, 1, 0, 0)),  # next to it is not
+        ([finding("a.py", 10, 10, "style")], (2, 0, 0, 1, 0, 0)),  # right lines, wrong category
+        ([finding("b.py", 10, 12, "bug")], (2, 0, 1, 0, 0, 0)),  # same lines in another file
+        ([finding("a.py", 10, 20, "bug"), finding("a.py", 20, 20, "security")], (2, 2, 0, 0, 0, 0)),
+        ([finding("a.py", 11, 11, "bug", "fixed", fix=True), finding("a.py", 30, 30, "bug", "broken(")],
+         (2, 1, 0, 1, 1, 2)),
+    ],
+)
+def test_score(findings: list[Finding], expect: tuple[int, ...]) -> None:
+    s = score(SAMPLESET, findings)
+    assert (s.labelled, s.found, s.fp_clean, s.fp_unlabelled, s.fixes_valid, s.fixes_suggested) == expect
+    assert s.recall == s.found / 2 and s.false_positives == s.fp_clean + s.fp_unlabelled
+
+
+def test_markdown_for_missing_figures() -> None:
+    row = Row("m", "embedded", Score(labelled=0), 65.04, 130.0, None, None, None, 2.5, 2.0, 1.0, 10, 5, 1, 0)
+    out = render_markdown([row], [Sample("c.py", Path("c.py"), True, [])])
+    cells = [c.strip() for c in out.splitlines()[2].strip("|").split("|")]
+    assert cells == ["m", "65.0", "130.0", "none", "n/a", "n/a", "0", "0/0", "2.5 s"]
+
+
+# ---------------------------------------------------------------------------- real model
+
+
+@pytest.mark.real_model
+def test_bench_on_the_real_model(capsys: pytest.CaptureFixture[str], smoke_gguf: Path, tmp_path: Path) -> None:
+    folder = subset(tmp_path / "two", ["streak.py", "escape.js"])
+    code, out, err = bench(capsys, "--backend", "embedded", "--model-file", str(smoke_gguf), "--samples", str(folder),
+                           "--num-ctx", "2048", "--num-predict", "32", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["files"], doc["clean_files"], doc["labelled_findings"]) == (2, 1, 1)
+    [row] = doc["models"]
+    assert (row["model"], row["backend"], row["requests"], row["labelled"]) == (smoke_gguf.name, "embedded", 2, 1)
+    assert row["decode_tokens_per_second"] > 0 and row["prefill_tokens_per_second"] > 0
+    assert row["prompt_tokens"] > 0 and 0 < row["output_tokens"] <= 2 * 32
+    assert row["time_to_first_token"] is not None and row["model_seconds"] <= row["wall_seconds"]
+    assert row["gpu_memory_bytes"] is None and row["load_seconds"] is not None
+    assert row["bugs_found"] in (0, 1) and row["false_positives"] <= row["findings"]

