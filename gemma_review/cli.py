@@ -159,14 +159,15 @@ def run_review(args: argparse.Namespace) -> int:
     quiet = args.quiet
     bar = ProgressBar(enabled=None if not quiet else False)
     try:
-        if not quiet and engine.backend_notice is None:
-            pass
+        if any(not c.skip_reason for c in changes):
+            engine.backend  # choose it now so its notice (smoke model) comes before the report
+            if engine.backend_notice and not quiet:
+                sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
+                sys.stderr.flush()
         result = engine.review(changes, on_progress=bar.update)
     finally:
         bar.finish()
         engine.close()
-    if engine.backend_notice and not quiet:
-        sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
     out_stream = sys.stdout
     color = args.output is None and use_color(sys.stdout, args.color)
     report = render(args.format, result, color=color, show_fixes=args.show_fixes and args.format == "text")

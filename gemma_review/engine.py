@@ -327,7 +327,7 @@ class ReviewEngine:
                 result.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
             else:
                 result.notes.append(
-                    f"{where}: the reply was cut off (num_predict {s.num_predict}); kept {len(found)} complete finding(s)"
+                    f"{where}: the reply was cut off (num_predict {s.num_predict}); {len(found)} complete finding(s) before the cut were kept"
                 )
             truncated = True
         return found, truncated

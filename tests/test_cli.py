@@ -354,3 +354,16 @@ def test_version_is_fast_path() -> None:
         [sys.executable, "-c", "import sys, gemma_review.cli; print(sorted(m for m in ('ollama','git','tree_sitter','pygls','httpx') if m in sys.modules))"],
         capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == "[]"
+
+
+@pytest.mark.real_model
+def test_quick_start_auto_falls_back_to_the_embedded_smoke_model(work: Path, capsys, smoke_gguf: Path) -> None:
+    """The README's first command: no Ollama here, so `auto` reviews on the embedded 270M model."""
+    pytest.importorskip("xllamacpp")
+    code = main(["review", "streak.py", "--host", f"http://127.0.0.1:{free_port()}", "--num-predict", "64"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1), err
+    assert err.startswith("gemma-review: using the bundled Gemma 3 270M smoke-test model")
+    assert "ollama pull gemma4:e4b" in err
+    summary = out.strip().splitlines()[-1] if "fixable" not in out else out.strip().splitlines()[-2]
+    assert "1 unit reviewed" in summary and "prompt +" in summary and "tok/s" in summary
