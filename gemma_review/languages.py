@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePath
 from typing import Any
@@ -74,17 +73,6 @@ def parser_for(lang: str) -> Any:
     else:
         raise KeyError(lang)
     return tree_sitter.Parser(tree_sitter.Language(capsule))
-
-
-@dataclass(frozen=True)
-class Syntax:
-    """How broken a text is: counts of ERROR and MISSING nodes."""
-
-    errors: int
-
-    @property
-    def ok(self) -> bool:
-        return self.errors == 0
 
 
 def parse(lang: str, text: str) -> Any:

@@ -441,6 +441,8 @@ async def test_on_type_reviews_once_after_the_debounce(profile: str, fake_ollama
     async with session(profile, streak.parent, ollama(fake_ollama, trigger="type", debounceMs=300)) as client:
         uri = opened(client, streak, STREAK)
         await until(lambda: client.diagnostics.get(uri), "the review on open")
+        # Diagnostics stream in before the review ends; let it end so edits don't cancel it.
+        await until(lambda: logs(client, r"^reviewed streak\.py"), "the end of the review on open")
         for version in (2, 3, 4):
             change(client, uri, version, [insert(0, 0, f"# edit {version}\n")])
         await until(lambda: len(logs(client, r"^reviewed streak\.py")) == 2, "the debounced review")
@@ -498,6 +500,7 @@ async def test_settings_from_init_options_and_workspace_configuration(profile: s
         client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
         (diag,) = await until(lambda: client.diagnostics.get(uri), "diagnostics after the configuration change")
         assert fake_ollama.requests[-1]["options"]["num_predict"] == 512
+        await until(lambda: len(logs(client, r"^reviewed streak\.py")) == 2, "the end of the second review")
 
         # Settings pushed in the notification itself (nested under the section) work too.
         client.workspace_did_change_configuration(
@@ -615,6 +618,7 @@ async def test_git_reviews_only_lines_that_differ_from_head(profile: str, fake_o
         # The buffer (unsaved) brings the duplicate-date loop back: only those lines are reviewed.
         uri = opened(client, path, STREAK)
         (diag,) = await until(lambda: client.diagnostics.get(uri), "the streak diagnostic")
+        await until(lambda: logs(client, r"^reviewed streak\.py"), "the end of the first review")
         assert span(diag.range) == DIAG_RANGE
         prompt = fake_ollama.requests[0]["messages"][-1]["content"]
         assert [int(m) for m in re.findall(r"^>\s*(\d+) \|", prompt, re.M)] == [13, 14]
@@ -639,6 +643,7 @@ async def test_the_cli_reuses_what_the_editor_reviewed(fake_ollama: FakeOllama, 
     async with session("visual-studio-code", streak.parent, ollama(fake_ollama)) as client:
         uri = opened(client, streak, STREAK)
         await until(lambda: client.diagnostics.get(uri), "the streak diagnostic")
+        await until(lambda: logs(client, r"^reviewed streak\.py"), "the end of the review (then it is cached)")
     assert len(fake_ollama.requests) == 1
     cli = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gemma_review", "review", "streak.py", "--host", fake_ollama.url, "--backend", "ollama",

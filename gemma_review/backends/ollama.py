@@ -46,6 +46,61 @@ def not_found_message(model: str) -> str:
     return f"model '{model}' is not pulled; run `ollama pull {model}`"
 
 
+class _SocketRecorder:
+    """An httpcore network backend that remembers the sockets it opens.
+
+    Ollama sends no byte (not even headers) until the first token, so a cancel during a
+    long prefill can only be noticed by shutting the socket down from another thread.
+    """
+
+    def __init__(self) -> None:
+        import httpcore
+
+        self._inner = httpcore.SyncBackend()
+        self.sockets: list[Any] = []
+
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> Any:
+        stream = self._inner.connect_tcp(*args, **kwargs)
+        self.sockets.append(stream.get_extra_info("socket"))
+        return stream
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> Any:
+        stream = self._inner.connect_unix_socket(*args, **kwargs)
+        self.sockets.append(stream.get_extra_info("socket"))
+        return stream
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _CancelWatch:
+    """Shuts the request's sockets down as soon as ``cancel`` is set; Ollama then stops."""
+
+    def __init__(self, cancel: threading.Event, recorder: _SocketRecorder) -> None:
+        self._cancel = cancel
+        self._recorder = recorder
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gemma-review-ollama-cancel", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import socket
+
+        while not self._done.is_set():
+            if self._cancel.wait(0.05):
+                if not self._done.is_set():
+                    for sock in list(self._recorder.sockets):
+                        try:
+                            sock.shutdown(socket.SHUT_RDWR)
+                        except (OSError, AttributeError):
+                            pass  # already closed
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 class OllamaBackend:
     """Streams chat replies from an Ollama server."""
 
@@ -64,14 +119,21 @@ class OllamaBackend:
 
     def _make_client(self, timeout: float) -> Any:
         if self._client is None:
-            import httpx
-            import ollama  # lazy: keeps `--version` and cached runs fast
-
-            # A finite timeout: connect fast, but let a slow model take its time per chunk.
-            self._client = ollama.Client(
-                host=self.host, timeout=httpx.Timeout(timeout, connect=min(5.0, timeout))
-            )
+            self._client = self._new_client(timeout)
         return self._client
+
+    def _new_client(self, timeout: float, recorder: _SocketRecorder | None = None) -> Any:
+        import httpx
+        import ollama  # lazy: keeps `--version` and cached runs fast
+
+        extra: dict[str, Any] = {}
+        if recorder is not None:
+            transport = httpx.HTTPTransport()
+            # httpx takes no network backend argument; its pool does (httpcore's public API).
+            transport._pool._network_backend = recorder
+            extra["transport"] = transport
+        # A finite timeout: connect fast, but let a slow model take its time per chunk.
+        return ollama.Client(host=self.host, timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)), **extra)
 
     def stream_chat(
         self, request: ModelRequest, cancel: threading.Event | None = None
@@ -79,7 +141,18 @@ class OllamaBackend:
         import httpx
         import ollama
 
-        client = self._get_client(request.timeout)
+        watch: _CancelWatch | None = None
+        own_client = None
+        if cancel is not None:
+            if cancel.is_set():
+                return
+            # A cancellable request gets its own connection, so shutting it down on cancel
+            # touches no other document's review.
+            recorder = _SocketRecorder()
+            client = own_client = self._new_client(request.timeout, recorder)
+            watch = _CancelWatch(cancel, recorder)
+        else:
+            client = self._get_client(request.timeout)
         start = time.monotonic()
         first: float | None = None
         stream = None
@@ -119,15 +192,23 @@ class OllamaBackend:
                     return
                 if text:
                     yield Chunk(text=text)
+            if cancel is not None and cancel.is_set():
+                return
             # Stream ended without a done chunk: the server went away mid-reply.
             raise ModelUnavailableError(unavailable_message(self.host, "the reply stopped before it was done"))
         except ollama.ResponseError as exc:
             raise self._translate(exc) from None
         except ConnectionError as exc:
+            if cancel is not None and cancel.is_set():
+                return  # our own shutdown of the socket
             # The client turns httpx.ConnectError into a builtin ConnectionError.
             raise ModelUnavailableError(unavailable_message(self.host, "connection refused")) from exc
         except httpx.ConnectError:
             raise ModelUnavailableError(unavailable_message(self.host, "connection refused")) from None
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+            if cancel is not None and cancel.is_set():
+                return  # our own shutdown of the socket
+            raise ModelUnavailableError(unavailable_message(self.host, "the connection broke mid-reply")) from None
         except httpx.TimeoutException:
             raise ModelUnavailableError(
                 f"Ollama at {self.host} did not answer within {request.timeout:g}s; "
@@ -138,6 +219,10 @@ class OllamaBackend:
         finally:
             if stream is not None and hasattr(stream, "close"):
                 stream.close()  # closes the HTTP response: Ollama stops generating
+            if watch is not None:
+                watch.stop()
+            if own_client is not None:
+                own_client._client.close()
 
     def _translate(self, exc: Any) -> ModelError:
         status = getattr(exc, "status_code", 0)
