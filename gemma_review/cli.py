@@ -20,14 +20,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"gemma-review: error: {message} (see --help)\n")
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
+def add_model_options(p: argparse.ArgumentParser, request_timeout: bool = True) -> None:
+    """The model flags shared by review, doctor, bench and the hook (whose --timeout is its own)."""
     g = p.add_argument_group("model")
     g.add_argument("--model", help="model name (default gemma4:e4b)")
     g.add_argument("--host", help="model server URL (default http://127.0.0.1:11434, env OLLAMA_HOST)")
     g.add_argument("--backend", choices=BACKENDS, help="model backend (default auto)")
     g.add_argument("--model-file", help="GGUF file for the embedded backend")
     g.add_argument("--allow-remote", action="store_true", default=None, help="allow a model host that is not on this machine")
-    g.add_argument("--timeout", type=float, help="seconds to wait for the model per request")
+    if request_timeout:
+        g.add_argument("--timeout", type=float, help="seconds to wait for the model per request")
     g.add_argument("--num-ctx", type=int, help="context window sent to the model")
     g.add_argument("--num-predict", type=int, help="cap on tokens the model may write per unit")
     g.add_argument("--config", type=Path, help="read settings from this TOML file")
@@ -86,14 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
-    names = {
-        "model": "model", "host": "host", "backend": "backend", "model_file": "model_file",
-        "allow_remote": "allow_remote", "timeout": "timeout", "num_ctx": "num_ctx",
-        "num_predict": "num_predict", "fail_on": "fail_on", "min_confidence": "min_confidence",
-        "min_severity": "min_severity", "categories": "categories", "guidelines": "guidelines",
-    }
-    out = {setting: getattr(args, attr) for attr, setting in names.items() if getattr(args, attr, None) is not None}
+OVERRIDE_FLAGS = (
+    "model", "host", "backend", "model_file", "allow_remote", "timeout", "num_ctx", "num_predict",
+    "fail_on", "min_confidence", "min_severity", "categories", "guidelines",
+)
+
+
+def overrides_from(args: argparse.Namespace, skip: Sequence[str] = ()) -> dict[str, Any]:
+    """Settings given as flags (argparse dest == setting name); ``skip`` flags mean something else."""
+    out = {n: getattr(args, n) for n in OVERRIDE_FLAGS if n not in skip and getattr(args, n, None) is not None}
     if getattr(args, "no_cache", False):
         out["cache"] = False
     return out

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from gemma_review.config import BACKENDS, CATEGORIES, FAIL_ON, SEVERITIES
+from gemma_review.cli import add_model_options, overrides_from
+from gemma_review.config import CATEGORIES, FAIL_ON, SEVERITIES
 from gemma_review.errors import (
     EXIT_FINDINGS,
     EXIT_MODEL_UNAVAILABLE,
@@ -53,15 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-severity", choices=SEVERITIES, help="drop findings below this severity")
     p.add_argument("--categories", help=f"comma-separated subset of: {','.join(CATEGORIES)}")
     p.add_argument("--guidelines", help="the repository's review guidelines file")
-    p.add_argument("--model", help="model name (default gemma4:e4b)")
-    p.add_argument("--host", help="model server URL (default http://127.0.0.1:11434, env OLLAMA_HOST)")
-    p.add_argument("--backend", choices=BACKENDS, help="model backend (default auto)")
-    p.add_argument("--model-file", help="GGUF file for the embedded backend")
-    p.add_argument("--allow-remote", action="store_true", default=None, help="allow a model host that is not on this machine")
-    p.add_argument("--num-ctx", type=int, help="context window sent to the model")
-    p.add_argument("--num-predict", type=int, help="cap on tokens the model may write per unit")
-    p.add_argument("--config", type=Path, help="read settings from this TOML file")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the review cache")
+    add_model_options(p, request_timeout=False)
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.add_argument("-q", "--quiet", action="store_true", help="print findings and warnings only")
     # Used by the plain git hooks that `gemma-review install-hook` writes.
@@ -79,12 +72,8 @@ def bypass_reason(env: Mapping[str, str]) -> str | None:
 
 
 def overrides(args: argparse.Namespace) -> dict[str, object]:
-    names = ("fail_on", "min_confidence", "min_severity", "categories", "guidelines", "model", "host",
-             "backend", "model_file", "allow_remote", "num_ctx", "num_predict")
-    out: dict[str, object] = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
-    if args.no_cache:
-        out["cache"] = False
-    return out
+    # The hook's --timeout is the whole-hook budget, not the per-request setting.
+    return overrides_from(args, skip=("timeout",))
 
 
 def main(argv: Sequence[str]) -> int:

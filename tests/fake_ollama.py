@@ -814,6 +814,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fake_ollama: {exc}", file=sys.stderr)
         return 2
 
+    return serve_until_signalled(fake)
+
+
+def serve_until_signalled(fake: FakeOllama) -> int:
+    """Announce a started server on stdout and serve until SIGTERM/SIGINT (for the CLIs)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.fake_ollama import FakeOllama, Reply, last_user_text, numbered_lines  # noqa: E402
+from tests.fake_ollama import FakeOllama, Reply, last_user_text, numbered_lines, serve_until_signalled  # noqa: E402
 
 # What the refactor of the whole function returns: one pass over the distinct days.
 REFACTORED_STREAK = '''def calculate_streak(events: list[dict[str, date]]) -> int:
@@ -80,16 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"fake_model: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    print(f"listening on {fake.url}", flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        fake.stop()
-    return 0
+    return serve_until_signalled(fake)
 
 
 if __name__ == "__main__":
