@@ -202,8 +202,9 @@ class ReviewEngine:
         total = sum(len(u) for _, _, u in plan)
         result.units = total
         done = 0
-        if on_progress is not None and total:
-            on_progress(Progress(0, total, plan[0][0].path, 0, 0.0))  # the total, before any model call
+        if on_progress is not None:
+            # The total, before any model call, so callers need not build the units again to know it.
+            on_progress(Progress(0, total, plan[0][0].path if plan else "", 0, 0.0))
         seen: set[str] = set()
         collected: list[Finding] = []
 

@@ -240,8 +240,7 @@ class GemmaLanguageServer(LanguageServer):
         engine = self.hub.acquire(settings, self.hub.root_for(loaded, state.target))
         try:
             change = document_change(state.target, job.text, job.scope or settings.scope)
-            total = 0 if change.skipped else len(engine.units_for(change))
-            emit("plan", {"total": total, "model": settings.model})
+            emit("plan", {"model": settings.model})  # the unit total arrives as the first progress event
             result = engine.review(
                 [change],
                 on_finding=lambda f: emit("finding", f),
@@ -271,10 +270,7 @@ class GemmaLanguageServer(LanguageServer):
         fresh = current and state is not None and state.version == job.version
         reporter: ReviewProgress | None = job.state.get("progress")
         if kind == "plan":
-            job.state["total"] = payload["total"]
             self.status.update(model=payload["model"])
-            if reporter is not None:
-                reporter.report(*progress_message(0, payload["total"], 0.0))
         elif kind == "finding":
             if fresh and state is not None:
                 self.add_finding(state, job, payload)
