@@ -58,6 +58,9 @@ class Settings:
     scope: str = "changes"
     trigger: str = "save"
     debounce_ms: int = 1500
+    # How the user set each setting they set ("--timeout", "GEMMA_REVIEW_TIMEOUT", a file):
+    # messages name a setting the way the user knows it. Not itself a setting.
+    origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def review_key(self) -> str:
@@ -65,7 +68,7 @@ class Settings:
         return f"{self.model}|{self.num_predict}|{self.seed}|{sorted(self.categories)}|{self.guidelines}"
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "origins"}
 CONFIG_FILE_NAMES = (".gemma-review.toml", "pyproject.toml")
 
 
@@ -293,13 +296,37 @@ class LoadedSettings:
     warnings: list[str] = field(default_factory=list)
 
 
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def editor_setting_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return "the editor setting gemma-review." + head + "".join(w.title() for w in rest)
+
+
+def timeout_setting(settings: Settings | None) -> str:
+    """How to name the ``timeout`` setting to this user: the way they set it."""
+    origin = settings.origins.get("timeout") if settings is not None else None
+    return origin or "--timeout (or `timeout` in the config file)"
+
+
+def _with_origins(settings: Settings, names: Mapping[str, str]) -> Settings:
+    settings.origins = {**settings.origins, **names}
+    return settings
+
+
 def load_settings(
     start: Path | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     config_file: Path | None = None,
+    override_name: Any = flag_name,
 ) -> LoadedSettings:
-    """Defaults < user config < project config file < environment < ``overrides`` (flags or LSP options)."""
+    """Defaults < user config < project config file < environment < ``overrides`` (flags or LSP options).
+
+    ``override_name`` says how the user calls an override (a flag; an editor setting).
+    """
     start = Path.cwd() if start is None else start
     env = os.environ if env is None else env
     settings = Settings()
@@ -307,7 +334,9 @@ def load_settings(
     user_file = user_config_path(env)
     if user_file.is_file():
         data = _read_toml(user_file)
-        settings = apply(settings, data.get("tool", {}).get("gemma-review", data), str(user_file))
+        section = data.get("tool", {}).get("gemma-review", data)
+        settings = apply(settings, section, str(user_file))
+        _with_origins(settings, {_snake(str(k)): f"`{_snake(str(k))}` in {user_file}" for k in section})
     found: tuple[Path, dict[str, Any]] | None
     if config_file is not None:
         if not config_file.is_file():
@@ -329,7 +358,11 @@ def load_settings(
                     f"with GEMMA_REVIEW_{name.upper()}=1 or with --{name.replace('_', '-')}"
                 )
         settings = apply(settings, section, str(path))
+        _with_origins(settings, {_snake(str(k)): f"`{_snake(str(k))}` in {path}" for k in section})
     settings = apply(settings, env_values(env), "environment")
+    _with_origins(settings, {name: var for var, name in ENV_VARS.items() if env.get(var)})
     if overrides:
-        settings = apply(settings, {k: v for k, v in overrides.items() if v is not None}, "option")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        settings = apply(settings, given, "option")
+        _with_origins(settings, {_snake(str(k)): override_name(_snake(str(k))) for k in given})
     return LoadedSettings(settings, path, root, warnings)

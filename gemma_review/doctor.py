@@ -139,7 +139,9 @@ def _error_text(resp: Any) -> str:
 def ollama_client(settings: Settings) -> Any:
     import httpx  # lazy: doctor and bench are the only users of these raw calls
 
-    return httpx.Client(base_url=settings.host, timeout=httpx.Timeout(STATUS_TIMEOUT, connect=2.0))
+    from .backends.http import client_for  # loopback direct, no redirects: as the backend
+
+    return client_for(settings.host, httpx.Timeout(STATUS_TIMEOUT, connect=2.0))
 
 
 def ollama_show(client: Any, model: str) -> dict[str, Any]:
@@ -421,6 +423,9 @@ class Doctor:
             version = str(resp.json().get("version", "unknown")) if resp.status_code == 200 else None
         except (httpx.HTTPError, ValueError, AttributeError):
             version = None
+        except GemmaReviewError as exc:  # a redirect or an HTML page: not Ollama answering
+            self.report.add("fail", "server", str(exc))
+            return False
         if version is None:
             self.report.add("fail", "server", unavailable_message(s.host, "nothing answers"))
             return False
