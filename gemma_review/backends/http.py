@@ -32,6 +32,11 @@ MAX_ERROR_CHARS = 200  # a server's error text is cut to this in messages
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>|<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
+# How servers say they ran out of memory (Ollama, llama.cpp, CUDA, Metal).
+OUT_OF_MEMORY = re.compile(
+    r"out of memory|requires more system memory|cudaMalloc failed|failed to allocate|insufficient memory|\bOOM\b",
+    re.IGNORECASE,
+)
 _SSL_LOCK = threading.Lock()
 _SSL_CONTEXT: ssl.SSLContext | None = None
 

@@ -49,10 +49,6 @@ def not_found_message(model: str) -> str:
 
 # Ollama's own words for a missing model: "model 'x' not found" (a proxy's 404 is not this).
 _MODEL_NOT_FOUND = re.compile(r"""model ['"]?[^'"]*['"]? not found""", re.IGNORECASE)
-_OUT_OF_MEMORY = re.compile(
-    r"out of memory|requires more system memory|cudaMalloc failed|failed to allocate|insufficient memory|\bOOM\b",
-    re.IGNORECASE,
-)
 
 
 def is_model_not_found(status: int, text: str) -> bool:
@@ -272,7 +268,7 @@ class OllamaBackend:
             ) from None
 
     def _translate(self, exc: Any) -> ModelError:
-        from .http import one_line
+        from .http import OUT_OF_MEMORY, one_line
 
         status = int(getattr(exc, "status_code", 0) or 0)
         text = one_line(str(getattr(exc, "error", exc)))
@@ -281,7 +277,7 @@ class OllamaBackend:
             return ModelNotFoundError(not_found_message(self.model))
         if "context" in low and ("exceed" in low or "too long" in low):
             return PromptTooLargeError(f"prompt too large for the context: {text}; raise num_ctx")
-        if _OUT_OF_MEMORY.search(text):
+        if OUT_OF_MEMORY.search(text):
             return ModelError(out_of_memory_message(self.where, self.model, text))
         if status <= 0:  # an {"error": ...} line in the middle of the stream
             return ModelError(f"{self.where} reported an error mid-reply: {text}")

@@ -20,7 +20,7 @@ import httpx
 from ..config import Settings, timeout_setting
 from ..errors import ModelError, ModelNotFoundError, ModelUnavailableError, PromptTooLargeError
 from .base import BackendInfo, Chunk, Metrics, ModelRequest
-from .http import client_for, one_line
+from .http import OUT_OF_MEMORY, client_for, one_line
 
 MS = 1000.0  # llama.cpp reports timings in milliseconds
 
@@ -235,7 +235,7 @@ class OpenAIChatClient:
             "context" in low and ("exceed" in low or "too long" in low)
         ):
             return PromptTooLargeError(f"prompt too large for the context: {message}; {self.ctx_hint}")
-        if "out of memory" in low or "failed to allocate" in low or "insufficient memory" in low:
+        if OUT_OF_MEMORY.search(message):
             return ModelError(
                 f"{self.where} ran out of memory ({message}); use a smaller model or a lower num_ctx"
             )
@@ -260,6 +260,7 @@ class OpenAIChatClient:
         first: float | None = None
         usage = _Usage()
         done = False
+        stray: str | None = None
         response: httpx.Response | None = None
         watch: _CancelWatch | None = None
         if cancel is not None and cancel.is_set():
@@ -290,6 +291,8 @@ class OpenAIChatClient:
                 if line.startswith("error:"):  # older llama.cpp error events
                     raise self.translate(0, line[6:].strip().encode())
                 if not line.startswith("data:"):
+                    if line.strip() and not line.startswith((":", "event:", "id:", "retry:")) and stray is None:
+                        stray = line  # not server-sent events at all
                     continue  # blank separators, ": ping" comments, "event:" names
                 payload = line[5:].strip()
                 if payload == "[DONE]":
@@ -319,6 +322,11 @@ class OpenAIChatClient:
                 return
             if watch is not None and watch.fired == "deadline":
                 raise self.too_slow(request.timeout)
+            if not done and usage.finish_reason is None and stray is not None and first is None:
+                raise ModelError(
+                    f"{self.where} did not answer with server-sent events ({one_line(stray, 80)!r}); "
+                    "is it an OpenAI-compatible server?"
+                )
             if not done and usage.finish_reason is None:
                 raise ModelUnavailableError(f"{self.where} closed the stream before the reply was done")
             yield Chunk(done=True, metrics=usage.metrics(time.monotonic() - start, first))
