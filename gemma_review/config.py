@@ -195,8 +195,10 @@ def normalize_host(host: str, origin: str = "host") -> str:
 
 
 def is_loopback_host(host: str) -> bool:
+    """Local means a loopback literal or ``localhost`` itself: no other name, since a DNS
+    answer must never decide where code goes (``localhost`` is answered by the hosts file)."""
     name = urlsplit(host).hostname or ""
-    if name in ("localhost", "localhost.localdomain") or name.endswith(".localhost"):
+    if name == "localhost":
         return True
     try:
         addr = ipaddress.ip_address(name)
