@@ -342,8 +342,9 @@ def test_review_on_the_embedded_demo_model_works_with_no_network(project: Path, 
     """Not even loopback is up: llama.cpp runs in process over a private Unix socket."""
     proc = subprocess.run(
         ["unshare", "-n", sys.executable, "-m", "gemma_review", "review", "ratio.py", "--no-cache", "-q",
-         "--backend", "embedded", "--model-file", str(smoke_gguf), "--num-predict", "64", "--format", "json"],
-        cwd=project, text=True, capture_output=True, timeout=600, env=dict(os.environ),
+         "--backend", "embedded", "--model-file", str(smoke_gguf), "--num-predict", "32", "--format", "json",
+         "--timeout", "1200"],
+        cwd=project, text=True, capture_output=True, timeout=1500, env=dict(os.environ),
     )
     assert proc.returncode in (0, 1), proc.stderr
     assert '"findings"' in proc.stdout
