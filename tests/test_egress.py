@@ -9,6 +9,8 @@ the proxy does catch a client that honours the variables, so a 0 means something
 
 from __future__ import annotations
 
+import dataclasses
+import http.server
 import os
 import shutil
 import socket
@@ -348,3 +350,73 @@ def test_review_on_the_embedded_demo_model_works_with_no_network(project: Path, 
     )
     assert proc.returncode in (0, 1), proc.stderr
     assert '"findings"' in proc.stdout
+
+
+# --- errors say who answered ---------------------------------------------------------------------
+
+
+class _NotOllama(http.server.BaseHTTPRequestHandler):
+    """A web server on Ollama's port: a login page or a redirect for every request."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.server.redirect:  # type: ignore[attr-defined]
+            self.send_response(302)
+            self.send_header("Location", "http://sso.example.com/login")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b"<!DOCTYPE html><html><head><title>Sign in to the proxy</title></head><body></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("redirect, said", [
+    (False, "an HTML page (Sign in to the proxy) answers, not Ollama"),
+    (True, "a redirect to http://sso.example.com/login answers (redirects are not followed), not Ollama"),
+])
+def test_auto_says_what_answers_instead_of_ollama(redirect: bool, said: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gemma_review.backends import select as select_mod
+
+    monkeypatch.setattr(select_mod.smoke_model, "smoke_model_installed", lambda: False)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotOllama)
+    server.redirect = redirect  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(ModelUnavailableError) as err:
+            select_mod.select_backend(Settings(host=host))
+        doctor_view = {c.name: c for c in select_mod.describe_backends(Settings(host=host))}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(err.value).startswith(f"no model available: {said} at {host}; start Ollama")
+    assert doctor_view["ollama"].detail == f"{said} at {host}"
+
+
+@pytest.mark.parametrize("override_name, said", [
+    (None, "--timeout"),
+    ("editor", "the editor setting gemma-review.timeout"),
+])
+def test_timeout_errors_name_the_setting_as_the_user_set_it(
+    override_name: str | None, said: str, tmp_path: Path
+) -> None:
+    from gemma_review.config import editor_setting_name
+
+    kw = {"override_name": editor_setting_name} if override_name else {}
+    loaded = load_settings(tmp_path, env={}, overrides={"timeout": 1}, **kw).settings
+    with FakeOllama(responder=Reply(trickle=True, tokens_per_second=5)) as fake:
+        url = fake.url
+        settings = dataclasses.replace(loaded, backend="ollama", host=url)
+        with pytest.raises(ModelUnavailableError) as err:
+            list(OllamaBackend(settings).stream_chat(
+                ModelRequest(messages=[{"role": "user", "content": "x"}], schema={}, num_ctx=4096,
+                             num_predict=64, timeout=settings.timeout)))
+    assert str(err.value) == (
+        f"Ollama at {url} did not finish the reply within 1s; raise {said} or use a smaller model"
+    )

@@ -18,10 +18,20 @@ NS = 1e9  # Ollama reports durations in nanoseconds
 
 
 def probe_ollama(host: str, timeout: float = 1.0) -> str | None:
-    """The server's version when something Ollama-shaped answers at ``host``, else None.
+    """The server's version when something Ollama-shaped answers at ``host``, else None."""
+    return _probe(host, timeout)[0]
 
-    Plain ``http.client``: a cached review must not pay for importing httpx and pydantic.
-    """
+
+def what_answers(host: str, timeout: float = 1.0) -> str:
+    """Who answers at ``host`` when it is not Ollama, for messages: "nothing answers", or
+    what answers instead (an HTML page, a redirect), so no one guesses "not pulled"."""
+    version, why = _probe(host, timeout)
+    return f"Ollama {version} answers" if version is not None else why
+
+
+def _probe(host: str, timeout: float) -> tuple[str | None, str]:
+    # Plain ``http.client``: a cached review must not pay for importing httpx and pydantic.
+    # It never reads proxy variables and never follows redirects, like every other request.
     parts = urlsplit(host)
     conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     try:
@@ -29,13 +39,29 @@ def probe_ollama(host: str, timeout: float = 1.0) -> str | None:
         try:
             conn.request("GET", (parts.path.rstrip("/") or "") + "/api/version")
             resp = conn.getresponse()
-            if resp.status != 200:
-                return None
-            return str(json.loads(resp.read()).get("version", "unknown"))
+            body = resp.read(65536)
+            location = resp.getheader("location")
+            ctype = (resp.getheader("content-type") or "").lower()
         finally:
             conn.close()
     except (OSError, ValueError, http.client.HTTPException):
-        return None
+        return None, "nothing answers"
+    text = body.decode("utf-8", "replace")
+    if 300 <= resp.status < 400 and location:
+        return None, f"a redirect to {location} answers (redirects are not followed), not Ollama"
+    if ctype.startswith("text/html") or text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
+        from .http import one_line
+
+        title = one_line(text, 80)
+        return None, "an HTML page" + (f" ({title})" if title else "") + " answers, not Ollama"
+    try:
+        data = json.loads(text)
+        version = data.get("version", "unknown") if resp.status == 200 else None
+    except (ValueError, AttributeError):
+        version = None
+    if version is None:
+        return None, f"something that is not Ollama answers (HTTP {resp.status})"
+    return str(version), ""
 
 
 def unavailable_message(host: str, detail: str = "") -> str:
