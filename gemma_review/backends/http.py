@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from ..config import is_loopback_host
-from ..errors import ModelError, ModelUnavailableError
+from ..errors import ModelUnavailableError
 
 MAX_ERROR_CHARS = 200  # a server's error text is cut to this in messages
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
