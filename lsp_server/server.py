@@ -27,7 +27,6 @@ from gemma_review.engine import Progress, ReviewResult
 from gemma_review.errors import (
     ConfigError,
     GemmaReviewError,
-    InputError,
     ModelError,
     ModelNotFoundError,
     ModelUnavailableError,
@@ -35,7 +34,7 @@ from gemma_review.errors import (
 from gemma_review.findings import Finding
 from gemma_review.textfile import content_hash, newline_of, split_lines
 
-from . import actions, diagnostics, options
+from . import actions, diagnostics, options, transport
 from .diagnostics import LiveFinding
 from .engines import EngineHub, Target, document_change, target_for
 from .options import EditorOptions
@@ -689,58 +688,18 @@ def build_server() -> GemmaLanguageServer:
     return server
 
 
-def _parse_tcp(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InputError(f"--tcp expects HOST:PORT (e.g. 127.0.0.1:2087), got {value!r}")
-    return host, int(port)
-
-
-def _serve_tcp(server: GemmaLanguageServer, host: str, port: int) -> None:
-    """One client over TCP, like stdio; prints the bound address (useful with port 0)."""
-    from pygls.io_ import run_async
-
-    stop = threading.Event()
-    server._stop_event = stop
-
-    async def serve() -> None:
-        done = asyncio.Event()
-
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            server.protocol.set_writer(writer)  # type: ignore[arg-type]
-            try:
-                await run_async(stop_event=stop, reader=reader, protocol=server.protocol, logger=log,
-                                error_handler=server.report_server_error)
-            finally:
-                done.set()
-
-        listener = await asyncio.start_server(connection, host, port)
-        bound = listener.sockets[0].getsockname()
-        sys.stderr.write(f"gemma-review lsp: listening on {bound[0]}:{bound[1]}\n")
-        sys.stderr.flush()
-        async with listener:
-            await done.wait()
-
-    try:
-        asyncio.run(serve())
-    except (KeyboardInterrupt, SystemExit):
-        pass
-
-
-def main(args: Any) -> int:
-    """``gemma-review lsp [--tcp HOST:PORT]``: serve until the client says exit."""
+def serve(tcp: str | None = None) -> int:
+    """``gemma-review lsp [--tcp HOST:PORT]``: serve until the client says exit; the exit code."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="gemma-review lsp: %(levelname)s %(name)s: %(message)s")
-    tcp = getattr(args, "tcp", None)
-    address = _parse_tcp(tcp) if tcp else None
+    address = transport.parse_tcp(tcp) if tcp else None
     server = build_server()
     try:
         if address is not None:
-            _serve_tcp(server, *address)
+            transport.serve_tcp(server, *address)
         else:
-            server.start_io()
+            transport.serve_stdio(server)
     finally:
         if server.reviewer is not None:
             server.reviewer.cancel_all()
         server.hub.close()
-    return 0 if server.protocol._shutdown else 1
+    return 0 if transport.shutdown_requested(server) else 1

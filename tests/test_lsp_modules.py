@@ -11,8 +11,8 @@ import pytest
 from lsprotocol import types
 
 from gemma_review.findings import Finding, Fix
-from lsp_server import actions, diagnostics, options, positions
-from lsp_server.reviewer import Job, Reviewer
+from gemma_review.lsp import actions, diagnostics, options, positions
+from gemma_review.lsp.reviewer import Job, Reviewer
 
 
 def pos(line: int, character: int) -> types.Position:
