@@ -170,7 +170,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from . import bench
         from .config import load_settings
 
-        settings = load_settings(Path.cwd(), overrides=overrides_from(values), config_file=args.config).settings
+        loaded = load_settings(Path.cwd(), overrides=overrides_from(values), config_file=args.config)
+        for warning in loaded.warnings:
+            sys.stderr.write(f"gemma-review: warning: {warning}\n")
+        settings = loaded.settings
         models = args.models.split(",") if args.models else []
         return bench.run(settings, models=models, samples=args.samples, fmt=args.format, plot_to=args.plot)
     if args.command == "cache":

@@ -464,4 +464,6 @@ def run(
         report.add("fail", "config", str(exc))
         return EXIT_USAGE
     report.add("ok", "config", str(loaded.config_file) if loaded.config_file else "defaults (no config file found)")
+    for warning in loaded.warnings:
+        report.add("warn", "config", warning)
     return Doctor(loaded.settings, report).run()

@@ -94,6 +94,9 @@ def review(overrides: Mapping[str, Any], run: HookRun, root: Path, target: Targe
 
     loaded = load_settings(root, overrides=overrides, config_file=run.config_file)
     settings = loaded.settings
+    if not run.quiet:
+        for warning in loaded.warnings:
+            sys.stderr.write(f"gemma-review: warning: {warning}\n")
     # No single model request may outlive the hook's budget.
     settings.timeout = max(1.0, min(settings.timeout, deadline - time.monotonic()))
     engine = ReviewEngine(settings, root=loaded.root)

@@ -112,6 +112,13 @@ class GemmaLanguageServer(LanguageServer):
         for message in messages:
             self.log(message, types.MessageType.Warning)
 
+    def warn_once(self, messages: list[str]) -> None:
+        """Configuration warnings (e.g. an unknown key) once per session, not per review."""
+        for message in messages:
+            if message not in self.notices_logged:
+                self.notices_logged.add(message)
+                self.log(message, types.MessageType.Warning)
+
     def log(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         self.window_log_message(types.LogMessageParams(type=kind, message=message))
 
@@ -124,7 +131,9 @@ class GemmaLanguageServer(LanguageServer):
 
     def doc_settings(self, state: DocState) -> Settings:
         try:
-            state.settings = self.hub.settings_for(state.target, self.editor).settings
+            loaded = self.hub.settings_for(state.target, self.editor)
+            state.settings = loaded.settings
+            self.warn_once(loaded.warnings)
         except ConfigError as exc:
             self.report_problem(exc, state.target.shown)
             state.settings = None

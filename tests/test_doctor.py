@@ -218,6 +218,17 @@ def test_config_file_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert checks["context"][1].endswith("num_ctx 4096")
 
 
+def test_unknown_config_key_is_a_warning_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                              fake_ollama: FakeOllama) -> None:
+    (tmp_path / ".gemma-review.toml").write_text(f'host = "{fake_ollama.url}"\nnumCtx = 4096\nnum_ctxx = 1\n')
+    code = main(["doctor"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    config = tmp_path / ".gemma-review.toml"
+    assert f"warn  config: {config}: unknown setting 'num_ctxx' ignored (did you mean 'num_ctx'?)" in out.splitlines()
+    assert out.splitlines()[-1] == "reviewing can work here (1 warning)"
+
+
 @pytest.mark.parametrize(
     "content, detail",
     [(None, "model file {path} does not exist"), (b"PK\x03\x04zip", "{path} is not a GGUF model file")],

@@ -151,6 +151,12 @@ def test_editor_options(raw: Any, values: dict[str, Any], warnings: int) -> None
     assert len(said) == warnings and all("initializationOptions" in w for w in said)
 
 
+def test_editor_options_suggest_the_setting_a_typo_meant() -> None:
+    # The same wording and spelling rule as configuration files (gemma_review.config).
+    _, said = options.parse({"numCtxx": 4096}, "workspace/configuration")
+    assert said == ["workspace/configuration: unknown setting 'numCtxx' ignored (did you mean 'num_ctx'?)"]
+
+
 @pytest.mark.parametrize(
     ("raw", "ours"),
     [
