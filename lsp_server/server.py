@@ -242,7 +242,8 @@ class GemmaLanguageServer(LanguageServer):
 
     def run_review(self, job: Job, emit: Any) -> ReviewResult:
         """In the worker thread: one review of one document version."""
-        state: DocState = job.state["doc"]
+        state = job.state.doc
+        assert state is not None  # set by job_started before the thread runs
         loaded = self.hub.settings_for(state.target, self.editor)
         settings = loaded.settings
         engine = self.hub.acquire(settings, self.hub.root_for(loaded, state.target))
@@ -255,28 +256,28 @@ class GemmaLanguageServer(LanguageServer):
                 on_progress=lambda p: emit("progress", p),
                 cancel=job.cancel,
             )
-            job.state["notice"] = engine.backend_notice
+            job.state.notice = engine.backend_notice
             return result
         finally:
             self.hub.release(engine)
 
     def job_started(self, job: Job) -> None:
         state = self.docs[job.uri]
-        job.state["doc"] = state
-        job.state["lines"] = split_lines(job.text)
+        job.state.doc = state
+        job.state.lines = split_lines(job.text)
         if self.features.progress:
             token = f"gemma-review/review/{job.id}"
             reporter = ReviewProgress(self, token, f"Reviewing {Path(state.target.shown).name}")
             reporter.create()
-            job.state["progress"] = reporter
-            job.state["token"] = token
+            job.state.progress = reporter
+            job.state.token = token
             self.progress[token] = reporter
         self.refresh_status()
 
     def job_event(self, job: Job, kind: str, payload: Any, current: bool) -> None:
         state = self.docs.get(job.uri)
         fresh = current and state is not None and state.version == job.version
-        reporter: ReviewProgress | None = job.state.get("progress")
+        reporter = job.state.progress
         if kind == "plan":
             self.status.update(model=payload["model"])
         elif kind == "finding":
@@ -293,7 +294,7 @@ class GemmaLanguageServer(LanguageServer):
         elif kind == "failed":
             self.fail(job, payload, current)
         if kind in ("done", "failed"):
-            token = job.state.get("token")
+            token = job.state.token
             if token:
                 self.progress.pop(token, None)
             self.refresh_status()
@@ -302,11 +303,11 @@ class GemmaLanguageServer(LanguageServer):
         if job.findings_seen == 0:
             state.findings = []  # the first finding of a review replaces the previous review's
         job.findings_seen += 1
-        state.findings.append(diagnostics.live(finding, job.state["lines"]))
+        state.findings.append(diagnostics.live(finding, job.state.lines))
         self.publish(state)
 
     def finish(self, job: Job, result: ReviewResult, fresh: bool, state: DocState | None) -> None:
-        reporter: ReviewProgress | None = job.state.get("progress")
+        reporter = job.state.progress
         name = Path(state.target.shown).name if state else job.uri
         found = len(result.findings)
         if reporter is not None:
@@ -316,7 +317,7 @@ class GemmaLanguageServer(LanguageServer):
         if fresh and state is not None and job.findings_seen == 0:
             state.findings = []
             self.publish(state)
-        notice = job.state.get("notice")
+        notice = job.state.notice
         if notice and notice not in self.notices_logged:
             self.notices_logged.add(notice)
             self.log(notice)
@@ -338,7 +339,7 @@ class GemmaLanguageServer(LanguageServer):
         )
 
     def fail(self, job: Job, exc: BaseException, current: bool) -> None:
-        reporter: ReviewProgress | None = job.state.get("progress")
+        reporter = job.state.progress
         if reporter is not None:
             reporter.end("failed")
         state = self.docs.get(job.uri)
@@ -654,9 +655,9 @@ def build_server() -> GemmaLanguageServer:
         if reporter is None or ls.reviewer is None:
             return
         for job in ls.reviewer.active.values():
-            if job.state.get("token") == token:
+            if job.state.token == token:
                 ls.reviewer.cancel_job(job)
-                ls.log(f"review of {job.state['doc'].target.shown} cancelled from the editor")
+                ls.log(f"review of {job.state.doc.target.shown if job.state.doc else job.uri} cancelled from the editor")
         ls.refresh_status()
 
     @server.command(REVIEW_FILE)
