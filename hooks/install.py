@@ -41,7 +41,7 @@ def console_script() -> str:
     """The ``gemma-review`` program of this installation.
 
     The console script, not ``python -m``: ``-m`` puts the repository (the hook's working
-    directory) first on ``sys.path``, where a folder named ``hooks`` would shadow ours.
+    directory) first on ``sys.path``, where a folder named ``gemma_review`` would shadow ours.
     """
     name = "gemma-review.exe" if os.name == "nt" else "gemma-review"
     sibling = Path(sys.executable).with_name(name)

@@ -329,3 +329,15 @@ def test_report_lines_are_aligned() -> None:
     assert [Check(v, "x", "y").line() for v in ("ok", "info", "warn", "fail")] == [
         "ok    x: y", "info  x: y", "warn  x: y", "fail  x: y"]
     assert doctor.VERDICT_WIDTH == 6
+
+
+def test_doctor_is_a_typed_call(tmp_path: Path, fake_ollama: FakeOllama) -> None:
+    # No argparse: setting overrides and a stream, as any front end would pass them.
+    import io
+
+    out = io.StringIO()
+    code = doctor.run({"host": fake_ollama.url, "backend": "ollama", "num_ctx": 4096}, stream=out, cwd=tmp_path)
+    lines = out.getvalue().splitlines()
+    assert code == 0 and SUMMARY_OK.match(lines[-1])
+    assert "ok    config: defaults (no config file found)" in lines
+    assert any(line.startswith("ok    context: ") and line.endswith("num_ctx 4096") for line in lines)
