@@ -39,7 +39,6 @@ from .errors import (
     GemmaReviewError,
     ModelError,
     ModelNotFoundError,
-    ModelUnavailableError,
 )
 
 VERDICT_WIDTH = 6  # "ok    ", "warn  ": the check names line up
