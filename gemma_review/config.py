@@ -61,7 +61,7 @@ class Settings:
     debounce_ms: int = 1500
     # How the user set each setting they set ("--timeout", "GEMMA_REVIEW_TIMEOUT", a file):
     # messages name a setting the way the user knows it. Not itself a setting.
-    origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False, metadata={"setting": False})
 
     @property
     def review_key(self) -> str:
@@ -69,7 +69,7 @@ class Settings:
         return f"{self.model}|{self.num_predict}|{self.seed}|{sorted(self.categories)}|{self.guidelines}"
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "origins"}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.metadata.get("setting", True)}
 CONFIG_FILE_NAMES = (".gemma-review.toml", "pyproject.toml")
 
 
@@ -125,7 +125,10 @@ def check_kinds(cls: type) -> None:
 
     An unknown type string would otherwise pass any value through unchecked.
     """
-    unknown = [f"{f.name}: {_kind(f)}" for f in dataclasses.fields(cls) if _kind(f) not in _KIND_NAMES]
+    unknown = [
+        f"{f.name}: {_kind(f)}" for f in dataclasses.fields(cls)
+        if f.metadata.get("setting", True) and _kind(f) not in _KIND_NAMES
+    ]
     if unknown:
         raise TypeError(f"no coercion for the type of setting(s) {', '.join(unknown)}; known: {', '.join(_KIND_NAMES)}")
 

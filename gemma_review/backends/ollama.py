@@ -269,7 +269,7 @@ class OllamaBackend:
             if stream is not None and hasattr(stream, "close"):
                 stream.close()  # closes the HTTP response: Ollama stops generating
             watch.stop()
-            client._client.close()
+            client.close()  # the ollama client closes its httpx client
 
     def _next_part(self, stream: Iterator[Any]) -> Any:
         """The next reply line, or None at the end; a line that is not Ollama's is one clear error."""
