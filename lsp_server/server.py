@@ -478,9 +478,8 @@ class GemmaLanguageServer(LanguageServer):
             self.refactors -= 1
             self.refresh_status()
         if result.fix is None:
-            raise JsonRpcException(
-                "Gemma's rewrite was unchanged or would not parse; nothing to apply", code=REQUEST_FAILED
-            )
+            why = result.rejected or "it was unchanged or would not parse"
+            raise JsonRpcException(f"Gemma's rewrite was not applied: {why}", code=REQUEST_FAILED)
         if state.version != version:
             raise JsonRpcException("the document changed while Gemma was refactoring; ask again", code=REQUEST_FAILED)
         doc = self.doc_view(state)

@@ -25,13 +25,20 @@ TABBED = ["\tif x > 0 {", "\t\treturn x", "\t}"]
         ("        if amount < 0:\n            raise ValueError(amount)", METHOD, ["        if amount < 0:", "            raise ValueError(amount)"]),
         # Model indented by a different amount: still relative.
         ("  if amount < 0:\n      raise ValueError(amount)", METHOD, ["        if amount < 0:", "            raise ValueError(amount)"]),
-        # Model stripped only the first line; the rest is absolute.
-        ("if amount < 0:\n            raise ValueError(amount)", METHOD, ["        if amount < 0:", "            raise ValueError(amount)"]),
+        # One delta for every line: the suggestion's own relative indentation is never changed,
+        # even when it looks like the model stripped only the first line.
+        ("if amount < 0:\n            raise ValueError(amount)", METHOD, ["        if amount < 0:", "                    raise ValueError(amount)"]),
         (
             "total = 0\n    for x in xs:\n        total += x",
             ["    total = sum(xs)"],
-            ["    total = 0", "    for x in xs:", "        total += x"],
+            ["    total = 0", "        for x in xs:", "            total += x"],
         ),
+        # Two absolute levels kept by the model: the least-indented line meets the least-indented
+        # replaced line, so nothing is shifted twice.
+        ("        s += x\n    return s / n", ["        s += x", "    return s"], ["        s += x", "    return s / n"]),
+        ("    s += x\nreturn s / n", ["        s += x", "    return s"], ["        s += x", "    return s / n"]),
+        # Spaces in a file that indents with tabs, tabs in a file that indents with spaces.
+        ("\tif a:\n\t\tb()", ["    if a:", "        b()"], ["    if a:", "        b()"]),
         # Dedented block whose body sits one level in: at a 4-space base the body must go deeper.
         (
             "if amount < 0:\n    raise ValueError(amount)",
