@@ -39,11 +39,17 @@ def squash(text: str) -> str:
     return "".join(text.split()).translate(_QUOTES)
 
 
-def no_op(old_lines: list[str], new_lines: list[str]) -> str | None:
-    if squash("\n".join(old_lines)) == squash("\n".join(new_lines)):
-        if "".join("".join(old_lines).split()) == "".join("".join(new_lines).split()):
-            return "changes only whitespace"
-        return "changes only quotes or whitespace"
+def _shape(lines: list[str], indent_matters: bool) -> list[tuple[int, str]]:
+    code = [ln for ln in lines if ln.strip()]
+    base = min((len(ln) - len(ln.lstrip()) for ln in code), default=0)
+    return [((len(ln) - len(ln.lstrip()) - base) if indent_matters else 0, squash(ln)) for ln in code]
+
+
+def no_op(old_lines: list[str], new_lines: list[str], indent_matters: bool = False) -> str | None:
+    """The suggestion says the same thing as the code (Python: relative indentation is meaning)."""
+    if _shape(old_lines, indent_matters) == _shape(new_lines, indent_matters):
+        same = ["".join(ln.split()) for ln in old_lines if ln.strip()] == ["".join(ln.split()) for ln in new_lines if ln.strip()]
+        return "changes only whitespace" if same else "changes only quotes or whitespace"
     return None
 
 

@@ -177,10 +177,14 @@ def validate_fix(path: str, text: str, start: int, end: int, suggested: str) -> 
     if not candidates:
         return FixDecision(None, "cannot be indented to fit the replaced lines")
     first = candidates[0]
-    reason = added_controls(original, first) or no_op(original, first) or repeats_neighbours(lines, start, end, first)
+    lang = language_of(path)
+    reason = (
+        added_controls(original, first)
+        or no_op(original, first, indent_matters=lang == "python")
+        or repeats_neighbours(lines, start, end, first)
+    )
     if reason is not None:
         return FixDecision(None, reason)
-    lang = language_of(path)
     passing: list[list[str]] = []
     reasons: list[str] = []
     for placed in candidates:
