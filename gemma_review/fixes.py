@@ -18,6 +18,9 @@ from .languages import language_of
 from .textfile import content_hash, newline_of, read_text, split_lines, write_atomic
 
 
+_BOM = "\ufeff"
+
+
 def _indent_of(line: str) -> str:
     return line[: len(line) - len(line.lstrip())]
 
@@ -169,6 +172,8 @@ def validate_fix(path: str, text: str, start: int, end: int, suggested: str) -> 
     """
     if not suggested.strip():
         return FixDecision(None)
+    whole = text
+    text = text[1:] if text.startswith(_BOM) else text  # the BOM is not part of line 1's code
     lines = split_lines(text)
     if not 1 <= start <= end <= len(lines):
         return FixDecision(None, "reaches outside the file")
@@ -194,7 +199,7 @@ def validate_fix(path: str, text: str, start: int, end: int, suggested: str) -> 
         else:
             reasons.append(why)
     if len(passing) == 1:
-        return FixDecision(Fix(start, end, "\n".join(passing[0]), content_hash(text)))
+        return FixDecision(Fix(start, end, "\n".join(passing[0]), content_hash(whole)))
     if not passing:
         return FixDecision(None, reasons[0])
     return FixDecision(None, "ambiguous indentation: the suggestion fits at more than one depth")
@@ -240,6 +245,8 @@ def apply_to_text(text: str, fixes: list[Fix]) -> tuple[str, int]:
     Every untouched line keeps its own ending (files with mixed CRLF/LF stay that way);
     new lines take the ending of the lines they replace.
     """
+    bom = _BOM if text.startswith(_BOM) else ""  # stays first, whatever replaces line 1
+    text = text[len(bom) :]
     lines = _lines_with_endings(text)
     nl = newline_of(text)
     applied = 0
@@ -256,7 +263,7 @@ def apply_to_text(text: str, fixes: list[Fix]) -> tuple[str, int]:
         lines[fix.start_line - 1 : fix.end_line] = replaced
         last_start = fix.start_line
         applied += 1
-    return "".join(content + ending for content, ending in lines), applied
+    return bom + "".join(content + ending for content, ending in lines), applied
 
 
 @dataclass
