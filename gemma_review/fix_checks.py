@@ -85,7 +85,7 @@ def _errors(lang: str, text: str) -> int:
 def new_syntax_errors(lang: str, before: str, after: str) -> str | None:
     try:
         if _errors(lang, after) > _errors(lang, before):
-            return "does not parse"
+            return "would not parse"
     except Exception:  # noqa: BLE001 - a grammar that cannot parse it: no edit
         return "could not be checked"
     return None

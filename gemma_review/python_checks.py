@@ -67,7 +67,7 @@ def check(path: str, before: str, after: str, start: int, end: int, new_end: int
     if old.tree is None:
         return None  # already broken: the tree-sitter error count judges it
     if new.tree is None:
-        return f"does not compile: {new.error}"
+        return f"would not compile: {new.error}"
     for name, count in new.undefined.items():
         if count > old.undefined.get(name, 0):
             return f"introduces undefined name {name!r}"
