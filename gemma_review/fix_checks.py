@@ -149,7 +149,15 @@ def moves_code(lang: str, before: str, after: str, lines: list[str], start: int,
         for r in new_region[1:]:
             if any(c < s and c not in allowed for c in _containers(lang, new_tree, after_lines[r], r)):
                 return "moves the code into a different block"
-    for r in _code_rows(lines, e + 1, len(lines)):
+    # Rows up to the end of the top-level statement around the fix, and the first code row
+    # after it: past that, only a syntax error (already refused) could move anything.
+    top = old_tree.root_node.descendant_for_point_range((s, 0), (s, 0))
+    while top is not None and top.parent is not None and top.parent.parent is not None:
+        top = top.parent
+    stop = len(lines) if top is None or top.parent is None else max(top.end_point[0], e) + 1
+    rows = _code_rows(lines, e + 1, len(lines))
+    rows = [r for r in rows if r < stop] + [r for r in rows if r >= stop][:1]
+    for r in rows:
         old = [old_key(c) for c in _containers(lang, old_tree, lines[r], r)]
         new = [new_key(c) for c in _containers(lang, new_tree, after_lines[r + shift], r + shift)]
         if old != new:

@@ -9,6 +9,7 @@ carry the names involved, so "before" and "after" can be compared name by name.
 from __future__ import annotations
 
 import ast
+import copy
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,23 +37,24 @@ class _Report:
     messages: tuple[tuple[str, int, tuple[object, ...]], ...]  # (kind, line, args)
 
 
-@lru_cache(maxsize=64)
-def _report(text: str, path: str) -> _Report:
+def _error(exc: Exception) -> str:
+    line = getattr(exc, "lineno", None)
+    msg = getattr(exc, "msg", str(exc))
+    return f"{msg} (line {line})" if line else msg
+
+
+def _analyse(tree: ast.Module, path: str) -> _Report:
     try:
-        tree = ast.parse(text, filename=path)
         # compile() also finds what the parser lets through ('return' outside a function,
         # 'nonlocal' without a binding, duplicate arguments).
         compile(tree, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
-        line = getattr(exc, "lineno", None)
-        msg = getattr(exc, "msg", str(exc))
-        return _Report(None, f"{msg} (line {line})" if line else msg, Counter(), ())
+        return _Report(None, _error(exc), Counter(), ())
     from pyflakes import checker  # lazy: only Python fixes need it
 
-    found = checker.Checker(tree, filename=path).messages
     undefined: Counter[str] = Counter()
     messages = []
-    for m in found:
+    for m in checker.Checker(tree, filename=path).messages:
         kind = type(m).__name__
         if kind in _UNDEFINED:
             undefined[str(m.message_args[0])] += 1
@@ -60,12 +62,93 @@ def _report(text: str, path: str) -> _Report:
     return _Report(tree, None, undefined, tuple(messages))
 
 
+@lru_cache(maxsize=16)
+def _parse(text: str, path: str) -> ast.Module | str:
+    try:
+        return ast.parse(text, filename=path)
+    except (SyntaxError, ValueError) as exc:
+        return _error(exc)
+
+
+@lru_cache(maxsize=64)
+def _report(text: str, path: str) -> _Report:
+    tree = _parse(text, path)
+    return _Report(None, tree, Counter(), ()) if isinstance(tree, str) else _analyse(tree, path)
+
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _first_line(stmt: ast.stmt) -> int:
+    decorators = getattr(stmt, "decorator_list", None) or []
+    return min([stmt.lineno, *(d.lineno for d in decorators)])
+
+
+def _stub(stmt: ast.stmt, shift: int = 0) -> ast.stmt:
+    """A definition with its body replaced by ``pass``: it still binds its name (and its
+    decorators, defaults and annotations are still read), but costs nothing to check."""
+    if not isinstance(stmt, _DEFS):
+        if shift:
+            stmt = copy.deepcopy(stmt)
+            ast.increment_lineno(stmt, shift)
+        return stmt
+    stub = copy.copy(stmt)
+    stub.body = [ast.Pass(lineno=stmt.lineno, col_offset=stmt.col_offset + 4, end_lineno=stmt.lineno, end_col_offset=stmt.col_offset + 8)]
+    if shift:
+        stub = copy.deepcopy(stub)
+        ast.increment_lineno(stub, shift)
+    return stub
+
+
+@lru_cache(maxsize=64)
+def _before_part(text: str, path: str, i0: int, i1: int) -> _Report:
+    tree = _parse(text, path)
+    assert not isinstance(tree, str)
+    body = tree.body
+    module = ast.Module(body=[_stub(s) for s in body[:i0]] + body[i0 : i1 + 1] + [_stub(s) for s in body[i1 + 1 :]], type_ignores=[])
+    return _analyse(module, path)
+
+
+def _reports(path: str, before: str, after: str, start: int, end: int, new_end: int) -> tuple[_Report, _Report] | None:
+    """Reports for the file before and after, or None when the file did not parse before.
+
+    When the fix lies inside top-level definitions, only those are checked in full; the
+    other definitions are stubs that still bind their names (a 300-line file costs what the
+    function being fixed costs). A fix in module-level code checks the whole file.
+    """
+    tree = _parse(before, path)
+    if isinstance(tree, str):
+        return None
+    body = tree.body
+    touched = [i for i, st in enumerate(body) if _first_line(st) <= end and (st.end_lineno or st.lineno) >= start]
+    if not touched or not all(isinstance(body[i], _DEFS) for i in touched):
+        return _report(before, path), _report(after, path)
+    i0, i1 = touched[0], touched[-1]
+    lo = min(_first_line(body[i0]), start)
+    hi = max(body[i1].end_lineno or body[i1].lineno, end)
+    shift = new_end - end
+    piece = "\n".join(after.split("\n")[lo - 1 : hi + shift])
+    try:
+        part = ast.parse(piece, filename=path)
+    except (SyntaxError, ValueError) as exc:
+        exc.lineno = (getattr(exc, "lineno", None) or 1) + lo - 1
+        return _report(before, path), _Report(None, _error(exc), Counter(), ())
+    ast.increment_lineno(part, lo - 1)
+    # Definitions below keep their line numbers unless they would fall inside the fixed lines
+    # (only region lines are compared, so only those few need moving).
+    after_stubs = [_stub(s, shift if shift > 0 and s.lineno <= new_end else 0) for s in body[i1 + 1 :]]
+    module = ast.Module(body=[_stub(s) for s in body[:i0]] + part.body + after_stubs, type_ignores=[])
+    return _before_part(before, path, i0, i1), _analyse(module, path)
+
+
 def check(path: str, before: str, after: str, start: int, end: int, new_end: int) -> str | None:
     """Why replacing lines ``start..end`` of ``before`` (now ``start..new_end``) is unsafe, or None."""
-    old = _report(before, path)
-    new = _report(after, path)
-    if old.tree is None:
+    reports = _reports(path, before, after, start, end, new_end)
+    if reports is None:
         return None  # already broken: the tree-sitter error count judges it
+    old, new = reports
+    if old.tree is None:
+        return None
     if new.tree is None:
         return f"would not compile: {new.error}"
     for name, count in new.undefined.items():
@@ -85,10 +168,22 @@ def check(path: str, before: str, after: str, start: int, end: int, new_end: int
 _TERMINAL = {ast.Return: "return", ast.Raise: "raise", ast.Break: "break", ast.Continue: "continue"}
 
 
+def _near(tree: ast.AST, lo: int, hi: int):
+    """Nodes of ``tree`` whose lines overlap lo..hi (subtrees wholly outside are not entered)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        first = getattr(node, "lineno", None)
+        if first is not None and (first > hi or (getattr(node, "end_lineno", None) or first) < lo):
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
 def _dead(tree: ast.AST, lo: int, hi: int) -> list[tuple[int, str]]:
     """(line, after what) for statements in lines lo..hi that follow return/raise/break/continue."""
     out = []
-    for node in ast.walk(tree):
+    for node in _near(tree, lo, hi):
         for name in ("body", "orelse", "finalbody"):
             body = getattr(node, name, None)
             if not isinstance(body, list):
@@ -117,7 +212,7 @@ _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 def _scope_at(tree: ast.Module, start: int, end: int) -> ast.AST:
     """The innermost function holding all of lines start..end, else the module."""
     best: ast.AST = tree
-    for node in ast.walk(tree):
+    for node in _near(tree, start, end):
         if isinstance(node, _SCOPES) and node.lineno < start and (node.end_lineno or 0) >= end:
             if best is tree or node.lineno > best.lineno:  # type: ignore[attr-defined]
                 best = node
