@@ -198,7 +198,10 @@ def validate_fix(path: str, text: str, start: int, end: int, suggested: str) -> 
             passing.append(placed)
         else:
             reasons.append(why)
-    if len(passing) == 1:
+    if len(passing) == 1 or (passing and lang not in (None, "python")):
+        # In brace languages the placements differ only in layout, not in meaning: the
+        # least-indented one is as safe as the other. Where indentation is meaning (Python),
+        # or nothing could check it, two valid readings mean no edit.
         return FixDecision(Fix(start, end, "\n".join(passing[0]), content_hash(whole)))
     if not passing:
         return FixDecision(None, reasons[0])
