@@ -31,3 +31,22 @@ func (s *Store) Total(names []string) (int, error) {
 	}
 	return total, err
 }
+
+func (s *Store) count(name string) (int, error) {
+	n, ok := s.items[name]
+	if !ok {
+		return 0, errors.New("missing " + name)
+	}
+	return n, nil
+}
+
+func (s *Store) Sum(names []string) (total int, err error) {
+	for _, name := range names {
+		n, err := s.count(name)
+		if err != nil {
+			break
+		}
+		total += n
+	}
+	return total, err
+}
