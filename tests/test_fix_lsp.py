@@ -49,6 +49,8 @@ def test_a_rejected_suggestion_is_hover_text_not_a_quick_fix() -> None:
     diag = types.Diagnostic(range=item.range, message="m")
     assert actions.fix_action(item, doc(), diag) is None
     assert actions.fix_all_action([item], doc()) is None
+    data = diagnostics.to_diagnostic(item, LINES, "h").data
+    assert data["fix"] is None and data["fix_rejected"] == "introduces undefined name 'total'"
     hover = actions.hover_markdown([item], "x.py")
     assert "Suggested (not offered as a fix: introduces undefined name 'total'):" in hover
     assert "count = 0" in hover
