@@ -49,7 +49,7 @@ def first_span(text: str, existing: str) -> tuple[int, int]:
 
 
 def clear_caches() -> None:
-    for fn in (python_checks._report, fix_checks._tree, fix_checks._errors):
+    for fn in (python_checks._report, python_checks._parse, python_checks._before_part, fix_checks.tree_of, fix_checks._errors):
         fn.cache_clear()
 
 

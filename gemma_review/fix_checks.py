@@ -73,7 +73,7 @@ def repeats_neighbours(lines: list[str], start: int, end: int, new_lines: list[s
 
 
 @lru_cache(maxsize=64)
-def _tree(lang: str, text: str) -> Any:
+def tree_of(lang: str, text: str) -> Any:
     return parse(lang, text)
 
 
@@ -124,7 +124,7 @@ def moves_code(lang: str, before: str, after: str, lines: list[str], start: int,
     difference in length.
     """
     try:
-        old_tree, new_tree = _tree(lang, before), _tree(lang, after)
+        old_tree, new_tree = tree_of(lang, before), tree_of(lang, after)
     except Exception:  # noqa: BLE001
         return "could not be checked"
     s, e = start - 1, end - 1

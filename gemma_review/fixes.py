@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
-from .fix_checks import _tree, added_controls, moves_code, new_syntax_errors, no_op, repeats_neighbours
+from .fix_checks import added_controls, moves_code, new_syntax_errors, no_op, repeats_neighbours, tree_of
 from .findings import SEVERITY_RANK, Finding, Fix
 from .languages import language_of
 from .textfile import content_hash, newline_of, read_text, split_lines, write_atomic
@@ -158,7 +158,7 @@ def _check_placement(lang: str | None, path: str, text: str, lines: list[str], s
         from .scope_check import lost_binding
 
         try:
-            reason = lost_binding(lang, _tree(lang, text).root_node, _tree(lang, after).root_node, start - 1, end - 1, new_end - 1)
+            reason = lost_binding(lang, tree_of(lang, text).root_node, tree_of(lang, after).root_node, start - 1, end - 1, new_end - 1)
         except Exception:  # noqa: BLE001 - when unsure, no edit
             reason = "could not be checked"
     return reason
