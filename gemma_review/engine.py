@@ -326,7 +326,7 @@ class ReviewEngine:
         elif not text_seen:
             result.notes.append(f"{where}: the model returned an empty reply")
         elif truncated or (not parser.closed and parser.buffer.strip()):
-            if parser._array_at is None:
+            if not parser.found_array:
                 result.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
             else:
                 result.notes.append(
@@ -377,7 +377,7 @@ class ReviewEngine:
         data = _loads_object("".join(pieces))
         if data is None or not isinstance(data.get("replacement"), str):
             raise ModelError("the model's refactor reply was not the expected JSON; try again or select less code")
-        replacement = fnd._strip_numbers(data["replacement"])
+        replacement = fnd.strip_numbers(data["replacement"])
         summary = str(data.get("summary", "")).strip() or "Refactored with Gemma"
         # The same checks as a finding's fix: a rewrite that changes behaviour is not applied.
         decision = validate_fix(path, text, start_line, end_line, replacement)

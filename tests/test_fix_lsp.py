@@ -10,7 +10,7 @@ from lsprotocol import types
 from gemma_review.engine import ReviewEngine
 from gemma_review.findings import Finding
 from gemma_review.fixes import decide_fix
-from lsp_server import actions, diagnostics
+from gemma_review.lsp import actions, diagnostics
 
 LINES = ["def f(xs):", "    total = 0", "    for x in xs:", "        total += x", "    return total"]
 TEXT = "\n".join(LINES) + "\n"
