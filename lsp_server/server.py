@@ -212,15 +212,25 @@ class GemmaLanguageServer(LanguageServer):
         new_lines = lines.split(self.workspace.get_text_document(uri).source)
         had = bool(state.findings)
         items = state.findings
+        ranges = [(i, i.range) for i in items]
         known: list[str] | None = state.lines
+        count = len(state.lines)  # the line count the changes' ranges predict
         for change in params.content_changes:
             if getattr(change, "range", None) is None:
                 after = lines.split(change.text)
                 items = diagnostics.remap_lines(items, known or [], after) if known is not None else []
                 known = after
+                count = len(after)
             else:
                 items = diagnostics.shift(items, change)
                 known = None
+                count += len(lines.split(change.text)) - 1 - (change.range.end.line - change.range.start.line)
+        if count != len(new_lines) and ranges:
+            # A break was joined or split at the edge of the edit (a \n typed after a lone \r
+            # makes one \r\n): moving by the range is wrong here, matching lines is not.
+            for item, rng in ranges:
+                item.range = rng
+            items = diagnostics.remap_lines([i for i, _ in ranges], state.lines, new_lines)
         state.findings = [i for i in items if not diagnostics.resolved(i, new_lines)]
         state.lines = new_lines
         state.version = params.text_document.version

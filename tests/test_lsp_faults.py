@@ -162,6 +162,18 @@ async def test_a_buffer_with_lone_cr_line_ends_gets_diagnostics_on_the_right_lin
         ignore = next(a for a in await actions_at(client, uri, diag.range, [diag]) if a.title == "Ignore this finding")
         assert edits_for(ignore.edit, uri, profile, 1)[0].new_text.endswith("ignore[style]\r")
 
+        # A \n typed right after a lone \r joins them into one \r\n: no line is added.
+        change(client, uri, 2, [edit((1, 0), (1, 0), "\n")])
+        (moved,) = (await until(lambda: published(client, uri, 2), "v2"))[-1].diagnostics
+        assert span(moved.range) == span(diag.range)
+        # Deleting the only character between a \r and a \n joins two breaks into one.
+        change(client, uri, 3, [edit((2, 0), (2, 0), "X\n")])  # "x = 1\rX\n\r": a line more
+        (moved,) = (await until(lambda: published(client, uri, 3), "v3"))[-1].diagnostics
+        assert moved.range.start.line == 4
+        change(client, uri, 4, [edit((2, 0), (2, 1), "")])  # "x = 1\r\n\r": one line fewer
+        (moved,) = (await until(lambda: published(client, uri, 4), "v4"))[-1].diagnostics
+        assert span(moved.range) == span(diag.range)
+
 
 @by_profile
 async def test_review_file_says_why_a_uri_cannot_be_reviewed(profile: str, fake_ollama: FakeOllama, tmp_path: Path) -> None:
