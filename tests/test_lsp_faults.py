@@ -355,3 +355,32 @@ def test_an_unexpected_exception_is_answered_in_one_line_without_a_traceback() -
     assert response.error.code == -32603 and response.error.data is None
     assert response.error.message.startswith("internal error: KeyError:") and "\n" not in response.error.message
     assert "details in the gemma-review server log" in response.error.message
+
+
+async def test_lone_cr_lines_compare_with_head_line_for_line(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    """In git, the buffer and HEAD are read with the same line model: an unchanged file with
+    old Mac line endings has no changed lines, and one edited line is the only one reviewed."""
+    import subprocess
+
+    code = "def greet(name):\r    x = 1\r    banner = 'hi'  " + MARK + "\r    return banner\r"
+    path = tmp_path / "greet.py"
+    path.write_bytes(code.encode())
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false", "-C", str(tmp_path)]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "add", "greet.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    fake_ollama.set_reply(flag_marked_line)
+    async with session("visual-studio-code", tmp_path, ollama(fake_ollama)) as client:
+        uri = path.as_uri()
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id="python", version=1, text=code))
+        )
+        await until(lambda: logs(client, r"^reviewed greet\.py"), "the review on open")
+        assert fake_ollama.requests == [] and not latest(client, uri).diagnostics
+
+        change(client, uri, 2, [edit((2, 4), (2, 4), "my_")])  # line 3 now differs from HEAD
+        await review_command(client, uri, "gemma-review.reviewChanges")
+        (diag,) = await until(lambda: [d for p in published(client, uri, 2) for d in p.diagnostics], "the finding")
+        assert diag.range.start.line == 2
+        changed = [n for n in prompt_lines(fake_ollama.requests[-1]) if re.search(rf"^>\s*{n} \|", last_user_text(fake_ollama.requests[-1]), re.M)]
+        assert changed == [3]
