@@ -339,7 +339,7 @@ def streak(tmp_path: Path) -> Path:
 
 
 def test_an_unexpected_exception_is_answered_in_one_line_without_a_traceback() -> None:
-    from lsp_server.server import build_server
+    from gemma_review.lsp.server import build_server
 
     server = build_server()
     sent: list[Any] = []

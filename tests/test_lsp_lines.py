@@ -11,14 +11,14 @@ from lsprotocol import types
 from pygls.workspace import TextDocument
 
 from gemma_review.textfile import split_lines
-from lsp_server import lines, positions
-from lsp_server.documents import LspTextDocument, LspWorkspace, replace_workspace
+from gemma_review.lsp import lines, positions
+from gemma_review.lsp.documents import LspTextDocument, LspWorkspace, replace_workspace
 
 # Characters str.splitlines() breaks at that LSP does not.
 NOT_BREAKS = ["\f", "\v", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
 
 
-# --- a client's model of the buffer, written independently of lsp_server.lines --------------
+# --- a client's model of the buffer, written independently of gemma_review.lsp.lines --------------
 
 
 def client_lines(text: str) -> list[str]:
@@ -206,6 +206,6 @@ def test_the_engine_numbers_lines_as_the_protocol_does(text: str) -> None:
     ],
 )
 def test_untitled_buffers_are_named_for_their_language(uri: str, language_id: str | None, name: str) -> None:
-    from lsp_server.engines import untitled_name
+    from gemma_review.lsp.engines import untitled_name
 
     assert untitled_name(uri, language_id) == name
