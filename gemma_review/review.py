@@ -145,26 +145,11 @@ def run(
 
 
 def apply_all_fixes(result) -> list:
-    from .fixes import apply_fixes
+    """Apply the fixes; the findings left unfixed (refused writes included) decide the exit code."""
+    from .fixes import fix_files
 
-    remaining = []
-    for path, change in result.files.items():
-        fixes = [f.fix for f in result.findings if f.path == path and f.fix is not None]
-        if not fixes:
-            continue
-        if change.abspath is None:
-            sys.stderr.write(f"gemma-review: {path}: not a working-tree file; fixes not applied\n")
-            continue
-        outcome = apply_fixes(change.abspath, path, fixes)
-        if outcome.refused:
-            sys.stderr.write(f"gemma-review: {outcome.refused}\n")
-        elif outcome.applied:
-            sys.stderr.write(f"gemma-review: fixed {outcome.applied} finding(s) in {path}\n")
-    fixed_paths = set()
-    for f in result.findings:
-        if f.fix is None or result.files[f.path].abspath is None:
-            remaining.append(f)
-        else:
-            fixed_paths.add(f.path)
-    return remaining
+    run = fix_files(result.files, result.findings)
+    for message in run.messages:
+        sys.stderr.write(f"gemma-review: {message}\n")
+    return run.remaining
 

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from ..engine import ReviewResult
 from ..findings import Finding
-from ..fixes import apply_to_text
+from ..fixes import apply_to_text, choose_fixes
 from ..textfile import split_lines
 
 COLORS = {"error": "31", "warning": "33", "info": "36", "bold": "1", "dim": "2", "add": "32", "del": "31"}
@@ -48,7 +48,13 @@ def frame(f: Finding, lines: list[str], paint: Painter) -> list[str]:
 
 def fix_diff(f: Finding, text: str, paint: Painter) -> list[str]:
     if f.fix is None:
-        return []
+        if not f.suggested_code.strip():
+            return []
+        # Refused or a no-op: shown as text so the reader can judge it, never as an edit.
+        why = f" (not offered as a fix: {f.fix_rejected})" if f.fix_rejected else ""
+        out = [paint(f"  suggested{why}:", "bold")]
+        out += [f"  | {ln.expandtabs(4)}".rstrip() for ln in f.suggested_code.strip("\n").split("\n")]
+        return out
     lines = split_lines(text)
     old = lines[f.fix.start_line - 1 : f.fix.end_line]
     new = f.fix.replacement.split("\n") if f.fix.replacement else []
@@ -84,7 +90,7 @@ def fixes_as_diff(result: ReviewResult) -> list[str]:
 
     out: list[str] = []
     for path, change in result.files.items():
-        fixes = [f.fix for f in result.findings if f.path == path and f.fix is not None]
+        fixes = [f.fix for f in choose_fixes([f for f in result.findings if f.path == path]) if f.fix is not None]
         if not fixes or change.text is None:
             continue
         after, _ = apply_to_text(change.text, fixes)
