@@ -11,6 +11,7 @@ from typing import Any, Sequence
 from . import __version__
 from .config import BACKENDS, CATEGORIES, FAIL_ON, SEVERITIES
 from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, GemmaReviewError, InputError
+from .terminal import one_line
 
 SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "dist", "build", "target"}
 
@@ -111,7 +112,8 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
             for dirpath, dirnames, filenames in os.walk(p):
                 dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
                 for name in sorted(filenames):
-                    if Path(name).suffix.lower() in EXTENSIONS:
+                    # is_file(): a FIFO named x.py would block the read forever.
+                    if Path(name).suffix.lower() in EXTENSIONS and (Path(dirpath) / name).is_file():
                         out.append(Path(dirpath) / name)
         elif not p.exists():
             raise InputError(f"{p}: no such file or folder")
@@ -129,12 +131,16 @@ def gather(args: argparse.Namespace, root: Path) -> list:
         if args.paths:
             raise InputError("pass either files or --diff, not both")
         if args.diff == "-":
-            data = sys.stdin.buffer.read()
+            data = _read_stdin()
         else:
+            from .textfile import NotARegularFile, read_regular
+
             try:
-                data = Path(args.diff).read_bytes()
+                data = read_regular(args.diff, streams=True)  # a pipe too: --diff <(git diff)
+            except NotARegularFile as exc:
+                raise InputError(f"cannot read the diff {args.diff}: not a regular file ({exc})") from None
             except OSError as exc:
-                raise InputError(f"cannot read the diff {args.diff}: {exc.strerror}") from None
+                raise InputError(f"cannot read the diff {args.diff}: {exc.strerror or exc}") from None
         # Keep odd bytes intact; the files themselves are decoded later.
         return intake.from_diff(data.decode("utf-8", "surrogateescape"), Path.cwd())
     if args.staged:
@@ -144,6 +150,16 @@ def gather(args: argparse.Namespace, root: Path) -> list:
     if not args.paths:
         raise InputError("nothing to review: pass files, --diff FILE (or - for stdin), --staged or --base REV")
     return intake.from_files(expand_paths(args.paths), Path.cwd())
+
+
+def _read_stdin() -> bytes:
+    closed = InputError("--diff -: standard input is closed; pipe a diff in (git diff | gemma-review review --diff -)")
+    if sys.stdin is None:  # started with fd 0 closed (`<&-`)
+        raise closed
+    try:
+        return sys.stdin.buffer.read()
+    except (OSError, ValueError):
+        raise closed from None
 
 
 def run_review(args: argparse.Namespace) -> int:
@@ -189,7 +205,7 @@ def run_review(args: argparse.Namespace) -> int:
         write_notes(result)
         for path, reason in result.skipped:
             if reason not in ("no reviewable lines",):
-                sys.stderr.write(f"gemma-review: skipped {path}: {reason}\n")
+                sys.stderr.write(f"gemma-review: skipped {one_line(path)}: {reason}\n")
     remaining = result.findings
     if args.fix:
         remaining = apply_all_fixes(result)
@@ -207,13 +223,13 @@ def apply_all_fixes(result) -> list:
         if not fixes:
             continue
         if change.abspath is None:
-            sys.stderr.write(f"gemma-review: {path}: not a working-tree file; fixes not applied\n")
+            sys.stderr.write(f"gemma-review: {one_line(path)}: not a working-tree file; fixes not applied\n")
             continue
         outcome = apply_fixes(change.abspath, path, fixes)
         if outcome.refused:
-            sys.stderr.write(f"gemma-review: {outcome.refused}\n")
+            sys.stderr.write(f"gemma-review: {one_line(outcome.refused)}\n")
         elif outcome.applied:
-            sys.stderr.write(f"gemma-review: fixed {outcome.applied} finding(s) in {path}\n")
+            sys.stderr.write(f"gemma-review: fixed {outcome.applied} finding(s) in {one_line(path)}\n")
     fixed_paths = set()
     for f in result.findings:
         if f.fix is None or result.files[f.path].abspath is None:
@@ -224,6 +240,13 @@ def apply_all_fixes(result) -> list:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C, a closed pipe and the unexpected (exit 4, traceback to a log) are handled there.
+    from .error_handler import guarded
+
+    return guarded(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["hook"]:
         # The hook has its own parser (and its own --help); pass everything through untouched.
@@ -232,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return hook_main(argv[1:])
         except GemmaReviewError as exc:
-            sys.stderr.write(f"gemma-review: error: {exc}\n")
+            sys.stderr.write(f"gemma-review: error: {one_line(str(exc))}\n")
             return exc.exit_code
     parser = build_parser()
     try:
@@ -263,18 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     except GemmaReviewError as exc:
-        sys.stderr.write(f"gemma-review: error: {exc}\n")
+        sys.stderr.write(f"gemma-review: error: {one_line(str(exc))}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("gemma-review: interrupted\n")
-        return 130
-    except BrokenPipeError:
-        # `gemma-review review ... | head`: the reader left; that is not an error.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return EXIT_OK
 
 
 def run_cache(args: argparse.Namespace) -> int:

@@ -3,12 +3,14 @@
 pre-commit runs ``gemma-review hook -- [args] FILES...`` (see ``.pre-commit-hooks.yaml``);
 the plain git hooks written by ``gemma-review install-hook`` run it with ``--git-hook``.
 Exit codes: 0 pass, 1 findings at or above ``fail_on``, 2 usage/config error, 3 the review
-could not finish and ``--strict`` was given.
+could not finish and ``--strict`` was given, 4 an internal error and ``--strict`` was given,
+130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -17,11 +19,14 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from gemma_review.cli import add_model_options, overrides_from
 from gemma_review.config import CATEGORIES, FAIL_ON, SEVERITIES
+from gemma_review.terminal import one_line
 from gemma_review.errors import (
     EXIT_FINDINGS,
+    EXIT_INTERNAL,
     EXIT_MODEL_UNAVAILABLE,
     EXIT_OK,
     EXIT_USAGE,
+    GemmaReviewError,
     ModelNotFoundError,
     ModelUnavailableError,
 )
@@ -82,9 +87,28 @@ def main(argv: Sequence[str]) -> int:
     if argv[:1] == ["--"]:  # the entry is `gemma-review hook --` so options reach this parser
         argv = argv[1:]
     args = build_parser().parse_args(argv)
-    if not args.timeout > 0:
+    if not (args.timeout > 0 and math.isfinite(args.timeout)):
         sys.stderr.write("gemma-review hook: error: --timeout must be a positive number of seconds\n")
         return EXIT_USAGE
+    try:
+        return _run(args, started)
+    except (GemmaReviewError, KeyboardInterrupt):
+        raise  # one line and its exit code (130 for Ctrl-C) from gemma_review.error_handler
+    except Exception as exc:  # noqa: BLE001 - a bug must not block commits: like a model that is down
+        from gemma_review.error_handler import internal_error_line
+
+        action = "push" if args.git_hook == "pre-push" or os.environ.get("PRE_COMMIT_FROM_REF") else "commit"
+        if args.strict:
+            line = internal_error_line(exc, "gemma-review: error: internal error")
+            verdict = f"blocking the {action} (--strict)"
+        else:
+            line = internal_error_line(exc, "gemma-review: warning: internal error")
+            verdict = f"letting the {action} through (pass --strict to block instead)"
+        sys.stderr.write(f"{line}; {verdict}\n")
+        return EXIT_INTERNAL if args.strict else EXIT_OK
+
+
+def _run(args: argparse.Namespace, started: float) -> int:
     reason = bypass_reason(os.environ)
     if reason:
         if not args.quiet:
@@ -134,7 +158,7 @@ def review(args: argparse.Namespace, root: Path, target: Target, deadline: float
         write_notes(result)
         for path, why in result.skipped:
             if why != "no reviewable lines":
-                sys.stderr.write(f"gemma-review: skipped {path}: {why}\n")
+                sys.stderr.write(f"gemma-review: skipped {one_line(path)}: {why}\n")
 
     blocking = settings.fail_on != "never" and any(f.at_least(settings.fail_on) for f in result.findings)
     if not outcome.complete:
@@ -152,7 +176,7 @@ def review(args: argparse.Namespace, root: Path, target: Target, deadline: float
         else:
             verdict = f"letting the {target.action} through (pass --strict to block instead)"
         level = "error" if args.strict and not blocking else "warning"
-        sys.stderr.write(f"gemma-review: {level}: {why}; not reviewed: {what}; {verdict}\n")
+        sys.stderr.write(one_line(f"gemma-review: {level}: {why}; not reviewed: {what}; {verdict}") + "\n")
         sys.stderr.flush()
     if blocking:
         return EXIT_FINDINGS

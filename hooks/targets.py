@@ -126,7 +126,7 @@ def changes_between(
         if df.skip_reason:
             out.append(FileChange(df.path, skip_reason=df.skip_reason, status=df.status))
         elif entry is not None and entry.new_mode == SYMLINK_MODE:
-            out.append(FileChange(df.path, skip_reason="symbolic link", status=df.status))
+            out.append(FileChange(df.path, skip_reason="symlink", status=df.status))
         elif entry is not None and entry.new_mode == SUBMODULE_MODE:
             out.append(FileChange(df.path, skip_reason="submodule", status=df.status))
         elif entry is not None and entry.new_sha.strip(ZERO_SHA_CHARS) == "":

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from ..engine import ReviewResult
+from ..terminal import safe
 
 COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
 
 
 def _data(s: str) -> str:
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # Also shown on terminals (local runs, raw CI logs): no escape sequences from the model.
+    return safe(s).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _prop(s: str) -> str:
