@@ -106,11 +106,22 @@ def _safe_streams() -> None:
 def guarded(run: Callable[[], int]) -> int:
     """``run()``'s exit code; every exception becomes one line on stderr and an exit code."""
     _safe_streams()
+    code = _classified(run)
+    # Flush here, not at interpreter exit, so a reader that left cannot cause an
+    # "Exception ignored ... BrokenPipeError" after the exit code is decided.
     try:
-        code = run()
         if sys.stdout is not None:
-            sys.stdout.flush()  # here, not at interpreter exit, so a closed pipe is caught below
-        return code
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except (OSError, ValueError):
+        pass
+    return code
+
+
+def _classified(run: Callable[[], int]) -> int:
+    try:
+        return run()
     except GemmaReviewError as exc:
         _say(f"gemma-review: error: {one_line(str(exc))}")
         return exc.exit_code

@@ -7,13 +7,16 @@ edits and submodules are kept with a ``skip_reason`` instead of crashing.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
+import shutil
 import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .errors import InputError
 from .textfile import NotText, decode, file_kind, read_text, split_lines
@@ -260,14 +263,18 @@ def open_repo(start: Path):  # -> git.Repo
     import git
 
     try:
-        return git.Repo(start, search_parent_directories=True)
+        repo = git.Repo(start, search_parent_directories=True)
+        # Read-only: take no optional locks, so the user's own git commands never find our
+        # index.lock (working-tree diffs also get a private index: see _private_index).
+        repo.git.update_environment(GIT_OPTIONAL_LOCKS="0")
+        return repo
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise InputError(f"{start} is not inside a git repository; review files or pass --diff") from None
     except git.GitCommandNotFound:  # pragma: no cover - git missing
         raise InputError("git is not installed; review files or pass --diff") from None
 
 
-def _git_diff(repo, *args: str) -> str:
+def _git_diff(repo, *args: str, env: dict[str, str] | None = None) -> str:
     import git
 
     try:
@@ -275,7 +282,7 @@ def _git_diff(repo, *args: str) -> str:
         # user's config says (diff.noprefix and diff.mnemonicPrefix change the path prefixes).
         return repo.git.diff(
             *args, "-M", "--no-color", "--no-ext-diff", "--src-prefix=a/", "--dst-prefix=b/", "-U0",
-            strip_newline_in_stdout=False,
+            strip_newline_in_stdout=False, env=env,
         )
     except git.GitCommandError as exc:
         raise InputError(f"git diff failed: {_git_error(exc)}") from None
@@ -299,6 +306,23 @@ def _head_exists(repo) -> bool:
         return True
     except ValueError:
         return False
+
+
+@contextlib.contextmanager
+def _private_index(repo) -> Iterator[dict[str, str]]:
+    """An environment pointing git at a throw-away copy of the index.
+
+    ``git diff <rev>`` against the working tree refreshes the index's stat data and writes
+    it back (GIT_OPTIONAL_LOCKS does not stop that); a review must leave the index alone.
+    """
+    index = Path(repo.git.rev_parse("--git-path", "index"))
+    if not index.is_absolute():
+        index = Path(repo.working_tree_dir or ".") / index
+    with tempfile.TemporaryDirectory(prefix="gemma-review-") as tmp:
+        copy = Path(tmp) / "index"
+        if index.is_file():
+            shutil.copyfile(index, copy)
+        yield {"GIT_INDEX_FILE": str(copy)}
 
 
 def _check_merged(repo) -> None:
@@ -383,7 +407,8 @@ def from_range(start: Path, base: str, head: str | None = None) -> list[FileChan
         if head is None:
             _check_merged(repo)
             merge_base = _merge_base(repo, base, "HEAD")
-            diff = _git_diff(repo, merge_base)
+            with _private_index(repo) as env:
+                diff = _git_diff(repo, merge_base, env=env)
             return _resolve(parse_diff(diff), lambda path: read_worktree(root, path), root)
         _merge_base(repo, base, head)
         diff = _git_diff(repo, f"{base}...{head}")

@@ -63,7 +63,13 @@ def read_regular(path: Path | str, streams: bool = False) -> bytes:
     opened non-blocking and its type checked on the open descriptor before reading.
     Raises ``OSError``, or ``NotARegularFile`` naming what the path is.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        mode = os.stat(path).st_mode  # a socket cannot be opened at all (ENXIO): say what it is
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(file_kind(mode)) from None
+        raise
     try:
         mode = os.fstat(fd).st_mode
         if not (stat.S_ISREG(mode) or (streams and stat.S_ISFIFO(mode))):

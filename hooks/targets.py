@@ -29,7 +29,7 @@ DIFF_FLAGS = (
 
 
 def run_git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    cmd = ["git", "-c", "core.quotePath=false", *args]
+    cmd = ["git", "--no-optional-locks", "-c", "core.quotePath=false", *args]
     try:
         proc = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, check=False)
     except FileNotFoundError:
