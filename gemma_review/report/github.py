@@ -10,7 +10,9 @@ COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
 
 def _data(s: str) -> str:
     # Also shown on terminals (local runs, raw CI logs): no escape sequences from the model.
-    return safe(s).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # CR is kept: it is escaped as %0D below, never reaches a terminal raw.
+    s = "\r".join(safe(part) for part in s.split("\r"))
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _prop(s: str) -> str:
