@@ -3,7 +3,7 @@
 As in pre-commit's ``error_handler``: an error the user can act on is one line and its
 exit code; a bug is one line naming a log file that holds the traceback and versions,
 and exit code 4 (never 1, which means "findings" and would block a commit). Ctrl-C is
-130 without a traceback; a reader that left (``| head``) is a quiet exit.
+130 without a traceback; a reader that left (``| head``) is a quiet exit 141.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, GemmaReviewError
+from .errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, GemmaReviewError
 from .terminal import one_line
 
 LOG_NAME = "gemma-review.log"
@@ -114,6 +114,7 @@ def guarded(run: Callable[[], int]) -> int:
             sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except (OSError, ValueError):
         pass
     return code
@@ -129,9 +130,10 @@ def _classified(run: Callable[[], int]) -> int:
         _say("gemma-review: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # `gemma-review review ... | head`: the reader left; that is not an error.
+        # `gemma-review review ... | head`: the reader left. Quietly, but not 0: the
+        # findings were not all delivered, so "no findings" would be a lie (a hook would pass).
         _silence_stdout()
-        return EXIT_OK
+        return EXIT_BROKEN_PIPE
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - this is the one place for the unexpected

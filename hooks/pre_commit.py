@@ -92,8 +92,8 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_USAGE
     try:
         return _run(args, started)
-    except (GemmaReviewError, KeyboardInterrupt):
-        raise  # one line and its exit code (130 for Ctrl-C) from gemma_review.error_handler
+    except (GemmaReviewError, KeyboardInterrupt, BrokenPipeError):
+        raise  # one line and its exit code (130 Ctrl-C, 141 reader gone) from gemma_review.error_handler
     except Exception as exc:  # noqa: BLE001 - a bug must not block commits: like a model that is down
         from gemma_review.error_handler import internal_error_line
 
@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace, started: float) -> int:
 
     root = targets.repo_root(Path.cwd())
     if args.git_hook is not None:
-        stdin = sys.stdin.read() if args.git_hook == "pre-push" else ""
+        stdin = sys.stdin.read() if args.git_hook == "pre-push" and sys.stdin is not None else ""
         target = targets.from_git_hook(root, args.git_hook, args.remote, stdin)
     else:
         target = targets.from_pre_commit(root, args.files, os.environ)
