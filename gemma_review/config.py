@@ -161,9 +161,10 @@ def _validate(s: Settings, origin: str) -> None:
     _check_model_name(s.model, origin)
 
 
-# Upper bounds: far above any real use, low enough that a typo (or 1e400) cannot reach a
-# server as a request it chokes on or a socket timeout that overflows.
-LIMITS = {"num_ctx": 1 << 21, "num_predict": 1 << 21, "max_unit_lines": 100_000}
+# Upper bounds: far above any real use; a typo (or 1e400) must not reach a server as a
+# number its 32-bit fields overflow on, nor a socket as a timeout that overflows.
+INT32_MAX = 2**31 - 1
+LIMITS = {"num_ctx": INT32_MAX, "num_predict": INT32_MAX, "max_unit_lines": 1_000_000}
 MAX_TIMEOUT = 7 * 24 * 3600.0
 MAX_DEBOUNCE_MS = 600_000
 _BAD_NAME_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f]")
