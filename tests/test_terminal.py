@@ -48,3 +48,24 @@ def test_json_escaped_keeps_the_data() -> None:
     assert json.loads(doc) == data
     doc.encode("utf-8")
     assert not any(0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in doc)
+
+
+def test_internal_error_log_falls_back_when_the_cache_dir_is_unusable(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gemma_review import error_handler
+    from gemma_review.errors import EXIT_INTERNAL
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("GEMMA_REVIEW_CACHE_DIR", str(blocker))  # mkdir under a file fails
+    monkeypatch.setattr(error_handler.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+
+    def crash() -> int:
+        raise RuntimeError("\x1b[2Jmissing\nkey")
+
+    assert error_handler.guarded(crash) == EXIT_INTERNAL
+    (line,) = capsys.readouterr().err.splitlines()
+    log = tmp_path / "tmp" / "gemma-review.log"
+    assert line == f"gemma-review: internal error: RuntimeError: missing key; details in {log}"
+    assert "RuntimeError" in log.read_text() and "Traceback" in log.read_text()
