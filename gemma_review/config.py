@@ -380,10 +380,6 @@ def env_settings(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     return found
 
 
-def env_values(env: Mapping[str, str]) -> dict[str, str]:
-    return {name: value for name, value in env_settings(env).values()}
-
-
 @dataclass
 class LoadedSettings:
     settings: Settings
