@@ -190,7 +190,10 @@ class Skip(str):
 
 def read_worktree(root: Path, path: str) -> bytes | Skip | None:
     """A working-tree file's bytes; never a symlink's target, nothing outside ``root``, no FIFO."""
-    full = root / path
+    top = os.path.abspath(root)
+    full = Path(os.path.normpath(os.path.join(top, path)))
+    if os.path.commonpath([top, full]) != top:
+        return Skip("outside the repository")  # a diff naming /etc/passwd or ../../x
     try:
         st = os.lstat(full)
     except (FileNotFoundError, NotADirectoryError):
