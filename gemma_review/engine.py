@@ -33,6 +33,7 @@ from .prompt import (
 )
 from .stream_parse import FindingStream, LoopDetector
 from .textfile import split_lines
+from .terminal import encodable
 from .tokens import estimate_tokens
 from .units import Unit, build_units
 
@@ -267,7 +268,7 @@ class ReviewEngine:
         emit: Callable[[Finding], None],
     ) -> tuple[list[Finding], bool]:
         s = self.settings
-        messages = review_messages(unit, self.guidelines)
+        messages = _encodable(review_messages(unit, self.guidelines))
         estimated = sum(estimate_tokens(m["content"]) for m in messages)
         if estimated + s.num_predict > s.num_ctx:
             # Only a single over-long line gets here (units are split to fit): never let the
@@ -350,7 +351,7 @@ class ReviewEngine:
         start_line = max(1, start_line)
         end_line = min(len(lines), max(start_line, end_line))
         selected = lines[start_line - 1 : end_line]
-        messages = refactor_messages(path, language_of(path), start_line, selected, instruction)
+        messages = _encodable(refactor_messages(path, language_of(path), start_line, selected, instruction))
         need = sum(estimate_tokens(m["content"]) for m in messages)
         num_predict = max(s.num_predict, min(s.num_ctx - need, estimate_tokens("\n".join(selected)) * 2 + 256))
         if need + num_predict > s.num_ctx:
@@ -399,3 +400,8 @@ def _loads_object(text: str) -> dict | None:
 
 
 _EMPTY_UNIT = Unit("x", None, 1, 1, ("",), frozenset({1}))
+
+
+def _encodable(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    # A file name that is not UTF-8 reaches here with lone surrogates; a request must encode.
+    return [{**m, "content": encodable(m["content"])} for m in messages]
