@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--categories", help=f"comma-separated subset of: {','.join(CATEGORIES)}")
     r.add_argument("--guidelines", help="the repository's review guidelines file")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
+    r.add_argument("--explain", action="store_true", help="list every finding the model wrote that was dropped, and why")
+    r.add_argument("--verify", action="store_true", default=None, help="ask the model to confirm findings at or above --fail-on")
     r.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     add_model_options(r)
 
@@ -90,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 OVERRIDE_FLAGS = (
     "model", "host", "backend", "model_file", "allow_remote", "timeout", "num_ctx", "num_predict",
-    "fail_on", "min_confidence", "min_severity", "categories", "guidelines",
+    "fail_on", "min_confidence", "min_severity", "categories", "guidelines", "verify",
 )
 
 
@@ -185,6 +187,10 @@ def run_review(args: argparse.Namespace) -> int:
             raise InputError(f"cannot write {args.output}: {exc.strerror}") from None
     else:
         out_stream.write(report)
+    if getattr(args, "explain", False):
+        from .report.text import write_explain
+
+        write_explain(result)
     if not quiet:
         write_notes(result)
         for path, reason in result.skipped:
