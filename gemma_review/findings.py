@@ -55,6 +55,7 @@ _ELISION = re.compile(
 _PROMPT_FORMAT = re.compile(
     r"line[- ]?number(?:s|ing)?\s+(?:prefix|prefixes|marker|markers|column)"
     r"|\b(?:remove|unnecessary|redundant|extra|delete|strip)\b[^.]*\bline[- ]?numbers?\b"
+    r"|\bline[- ]?numbers?\b[^.]*\b(?:removed|unnecessary|redundant|deleted|stripped)\b"
     r"|[\'\"`]>[\'\"`]\s*(?:marker|prefix|symbol|character|sign)"
     r"|\b(?:marker|prefix)\s+[\'\"`]>[\'\"`]",
     re.IGNORECASE,

@@ -185,7 +185,7 @@ class FindingLoop:
     def __init__(self, run: int = 3) -> None:
         self.run = run
         self._seen: set[tuple[str, str]] = set()
-        self._last_shape: str | None = None
+        self._prev: dict[str, Any] | None = None
         self._held: list[dict[str, Any]] = []
         self.repeats = 0  # findings dropped as copies or as part of a run
 
@@ -195,10 +195,37 @@ class FindingLoop:
         return _squash(raw.get("title")), code or f"line {raw.get('line')}"
 
     @staticmethod
-    def _shape(raw: dict[str, Any]) -> str:
+    def _shape(raw: dict[str, Any], keys: tuple[str, ...]) -> str:
         """The finding with every number blanked out: equal shapes differ only in numbers."""
-        parts = [raw.get(k) for k in ("title", "explanation", "existing_code", "suggested_code", "category")]
-        return _NUMBER.sub("#", "\0".join(_squash(p) for p in parts))
+        return _NUMBER.sub("#", "\0".join(_squash(raw.get(k)) for k in keys))
+
+    @staticmethod
+    def _line(raw: dict[str, Any]) -> int | None:
+        try:
+            return int(raw.get("line"))  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            return None
+
+    def _continues_run(self, raw: dict[str, Any]) -> bool:
+        """Same as the previous finding but for its numbers, or the same words one line further down.
+
+        The second form is the counting template ("line 1 … Missing import", "line 2 …")
+        whose quoted code follows the line; two real findings on adjacent lines rarely
+        share a title and an explanation word for word.
+        """
+        prev = self._prev
+        if prev is None:
+            return False
+        if self._shape(raw, self._ALL) == self._shape(prev, self._ALL):
+            return True
+        line, before = self._line(raw), self._line(prev)
+        return (
+            line is not None and before is not None and line == before + 1
+            and self._shape(raw, self._WORDS) == self._shape(prev, self._WORDS)
+        )
+
+    _ALL = ("title", "explanation", "existing_code", "suggested_code", "category")
+    _WORDS = ("title", "explanation", "category")
 
     def feed(self, raw: dict[str, Any]) -> LoopVerdict:
         verdict = LoopVerdict()
@@ -210,8 +237,8 @@ class FindingLoop:
             verdict.stop = "repeated a finding"
             return verdict
         self._seen.add(key)
-        shape = self._shape(raw)
-        if shape == self._last_shape:
+        if self._continues_run(raw):
+            self._prev = raw
             self._held.append(raw)
             if len(self._held) + 1 >= self.run:
                 verdict.dropped, self._held = self._held, []
@@ -219,7 +246,7 @@ class FindingLoop:
                 verdict.stop = "repeated a finding with only its numbers changed"
             return verdict
         verdict.emit, self._held = [*self._held, raw], []
-        self._last_shape = shape
+        self._prev = raw
         return verdict
 
     def finish(self) -> list[dict[str, Any]]:
