@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--samples", type=Path, help="samples folder (default: the repository's samples/)")
     bench.add_argument("--format", choices=("markdown", "json"), default="markdown")
     bench.add_argument("--plot", type=Path, help="draw the figures into this PNG (needs matplotlib)")
+    bench.add_argument("--only", metavar="FILES", help="comma-separated sample files to review (default: all)")
+    bench.add_argument("--verify", action="store_true", default=None, help="run the verification pass and compare")
     add_model_options(bench)
 
     cache = sub.add_parser("cache", help="show or clear the review cache")
