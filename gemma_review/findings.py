@@ -7,8 +7,8 @@ whitespace, then fuzzy. Otherwise it is dropped, never guessed.
 The anchoring policy is strict (README, "How findings are anchored"):
 
 - a quote with an elision (``...``, ``…``) or a placeholder ("rest of the code") is an
-  anchor only where it matches the code exactly: real code does hold ``...`` (spread,
-  variadics, Ellipsis), an elided quote does not;
+  anchor only where it is literally in the code (whole lines, or a fragment of one line):
+  real code does hold ``...`` (spread, variadics, Ellipsis); never by similarity;
 - fuzzy matching needs a similarity of at least ``FUZZY_RATIO`` over a window of exactly
   as many lines as the quote, so a multi-line quote never lands on a single line;
 - a one-line fragment needs ``MIN_FRAGMENT_CHARS`` non-blank characters;
@@ -223,14 +223,13 @@ def _squash(s: str) -> str:
     return "".join(s.split())
 
 
-def elided(code: str, source: str = "") -> bool:
-    """The quote stands for code it does not show (``...``, ``…``, "rest of the code").
+def elided(code: str) -> bool:
+    """The quote may stand for code it does not show (``...``, ``…``, "rest of the code").
 
-    A marker that also occurs in ``source`` (the reviewed code: a JS spread, a Go variadic)
-    is taken as code, not as an elision.
+    Such a quote still anchors where it is literally in the code (a JS spread, a Go
+    variadic), never by similarity.
     """
-    low = source.lower()
-    return any(m.group(0).lower() not in low for m in _ELISION.finditer(code))
+    return _ELISION.search(code) is not None
 
 
 def about_prompt_format(raw_quote: str, title: str, explanation: str) -> bool:
@@ -243,7 +242,7 @@ def about_prompt_format(raw_quote: str, title: str, explanation: str) -> bool:
 def anchor(unit: Unit, claimed: int, existing_code: str) -> tuple[int, int] | None:
     """Where in ``unit`` the quoted code really is (start, end lines), nearest ``claimed``."""
     quote = _quote_lines(existing_code)
-    loose = not elided(existing_code, "\n".join(unit.lines))  # an elided quote may only match exactly
+    loose = not elided(existing_code)  # an elided quote may only match literally
     lines = [ln.rstrip() for ln in unit.lines]
     if not quote:
         if unit.start <= claimed <= unit.end:
@@ -266,8 +265,6 @@ def anchor(unit: Unit, claimed: int, existing_code: str) -> tuple[int, int] | No
     best = nearest(exact)
     if best is not None:
         return best, best + k - 1
-    if not loose:
-        return None
     if k == 1:
         # A fragment of one line ("prev_date = current") anchors the line holding it.
         needle = _squash(quote[0])
@@ -277,6 +274,8 @@ def anchor(unit: Unit, claimed: int, existing_code: str) -> tuple[int, int] | No
         best = nearest(hits)
         if best is not None:
             return best, best
+    if not loose:
+        return None
     target = "\n".join(_squash(q) for q in quote)
     best_score: tuple[float, int] | None = None
     for p in positions:
@@ -358,7 +357,7 @@ def judge(unit: Unit, raw: dict[str, Any], file_lines: list[str]) -> Finding | D
         return Dropped.of_raw(unit.path, raw, "prompt format")
     span = anchor(unit, data["line"], data["existing_code"])
     if span is None:
-        reason = "elided quote" if elided(data["existing_code"], unit.text) else "no anchor"
+        reason = "elided quote" if elided(data["existing_code"]) else "no anchor"
         return Dropped.of_raw(unit.path, raw, reason)
     start, end = span
     first, last = file_lines[start - 1], file_lines[end - 1]

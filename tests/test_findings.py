@@ -336,9 +336,10 @@ def test_an_elision_that_is_real_code_still_anchors() -> None:
     lines = ("function f(...args) {", "  return g(...args);", "}")
     unit = Unit("f.js", "javascript", 1, 3, lines, frozenset({2}))
     assert anchor(unit, 2, "  return g(...args);") == (2, 2)  # exact
-    assert anchor(unit, 2, "return g(...args)") == (2, 2)  # a fragment, and "..." is in the code
-    assert not elided("return g(...args)", "\n".join(lines))
-    assert elided("return g(...)", "x = 1")
+    assert anchor(unit, 2, "return g(...args)") == (2, 2)  # a fragment, literally in the code
+    assert anchor(unit, 1, "function f(...args) { ... }") is None  # the same marker as an elision
+    assert anchor(unit, 2, "  return g(...argz);") is None  # close, but elided quotes never match by similarity
+    assert elided("return g(...)") and not elided("return g(args)")
 
 
 def test_fuzzy_matching_has_a_floor_and_never_squeezes_lines() -> None:
