@@ -684,3 +684,25 @@ def test_bad_tcp_address_is_one_line_usage_error() -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["gemma-review: error: --tcp expects HOST:PORT (e.g. 127.0.0.1:2087), got 'localhost'"]
 
+
+
+@pytest.mark.parametrize("profile", PROFILES[:1])
+async def test_dropped_findings_are_logged_at_the_log_level(profile: str, fake_ollama: FakeOllama, streak: Path) -> None:
+    oracle = fake_ollama.oracle
+
+    def with_junk(body: dict[str, Any]) -> Reply:
+        reply = oracle(body)
+        doc = json.loads(reply.text if isinstance(reply, Reply) else reply)
+        junk = dict(doc["findings"][0], title="Unsure remark", confidence=0.1, category="maintainability")
+        doc["findings"].append(junk)
+        return Reply(text=json.dumps(doc))
+
+    fake_ollama.set_reply(with_junk)
+    async with session(profile, streak.parent, ollama(fake_ollama)) as client:
+        uri = opened(client, streak, STREAK)
+        await until(lambda: [p for p in published(client, uri) if p.diagnostics], "diagnostics")
+        await until(lambda: logs(client, r"^dropped: "), "the drop log")
+        (line,) = [m for m in client.log_messages if m.message.startswith("dropped: ")]
+        assert line.type == types.MessageType.Log
+        assert "'Unsure remark': below confidence" in line.message
+        assert logs(client, r"^explain: 2 raw finding\(s\) from the model, 1 reported, 1 dropped")
