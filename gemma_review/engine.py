@@ -389,11 +389,12 @@ class ReviewEngine:
         if cut_off:
             result.raw_findings += 1
             result.dropped.append(Dropped(unit.path, None, "", "cut off"))
+        distinct = len({f.fingerprint for f in found})  # counted after de-duplication
         if looped is not None:
             result.loops_stopped += 1
             copies = repeats.repeats
             result.notes.append(
-                f"{where}: the model {looped}; stopped reading after {len(found)} distinct finding(s)"
+                f"{where}: the model {looped}; stopped reading after {distinct} distinct finding(s)"
                 + (f" ({copies} repeated cop{'y' if copies == 1 else 'ies'} dropped)" if copies else "")
             )
             truncated = True
@@ -407,7 +408,7 @@ class ReviewEngine:
                 result.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
             else:
                 result.notes.append(
-                    f"{where}: the reply was cut off (num_predict {s.num_predict}); {len(found)} complete finding(s) before the cut were kept"
+                    f"{where}: the reply was cut off (num_predict {s.num_predict}); {distinct} distinct complete finding(s) before the cut were kept"
                 )
             truncated = True
         for f in to_verify:

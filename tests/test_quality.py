@@ -213,3 +213,11 @@ def test_verify_is_off_by_default_and_skips_findings_below_fail_on(work: Path, f
     assert "verify" not in doc and len(fake_ollama.requests) == 1
     _, doc, _ = review_json(capsys, fake_ollama, "--verify", "--fail-on", "never", "--no-cache")
     assert "verify" not in doc and doc["findings"][0]["severity"] == "error"
+
+
+def test_cut_off_note_counts_distinct_findings(work: Path, fake_ollama: FakeOllama, capsys) -> None:
+    text = reply(finding_json(), finding_json(title="Dates repeat"), finding_json(title="Same days twice"))
+    fake_ollama.set_reply(Reply(text=text[:-2] + ', {"line": 3', done_reason="length"))
+    _, doc, _ = review_json(capsys, fake_ollama)
+    assert any("1 distinct complete finding(s) before the cut were kept" in n for n in doc["notes"]), doc["notes"]
+    assert doc["dropped"] == {"cut off": 1, "duplicate": 2}
