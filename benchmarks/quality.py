@@ -43,8 +43,9 @@ def unit_header(request: ModelRequest) -> str:
 class Recording:
     """Wraps a backend; keeps each request's unit header, reply text and metrics."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, path: Path | None = None) -> None:
         self.inner = inner
+        self.path = path  # each reply is appended as it ends, so a long run can be watched
         self.name = getattr(inner, "name", "?")
         self.model = getattr(inner, "model", "?")
         self.replies: list[dict[str, Any]] = []
@@ -66,6 +67,9 @@ class Recording:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+            if self.path is not None:
+                with self.path.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(entry) + "\n")
 
     def load(self, n_ctx: int | None = None) -> Any:
         return self.inner.load(n_ctx)
@@ -146,7 +150,9 @@ def main() -> int:
         backend: Any = Replay(args.replay)
     else:
         engine0 = ReviewEngine(settings, root=folder, use_cache=False)
-        backend = Recording(engine0.backend)
+        if args.record:
+            args.record.write_text("", encoding="utf-8")
+        backend = Recording(engine0.backend, args.record)
         if args.backend == "embedded":
             backend.load(settings.num_ctx)
     engine = ReviewEngine(settings, root=folder, backend=backend, use_cache=False)
@@ -157,8 +163,6 @@ def main() -> int:
         engine.close()
     wall = time.perf_counter() - start
     replies = getattr(backend, "replies", None)
-    if args.record and replies is not None:
-        args.record.write_text("".join(json.dumps(r) + "\n" for r in replies), encoding="utf-8")
 
     sc = score(samples, result.findings)
     m = result.metrics
