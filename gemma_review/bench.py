@@ -5,12 +5,11 @@ which are clean) is reviewed whole by each model, with the cache off so each mod
 really runs. One row per model: decode and prefill tokens/s, time to the first finding,
 GPU memory (Ollama's ``/api/ps``), bugs found (labelled findings matched by a finding on
 overlapping lines with the same category), false positives (findings on clean samples
-and findings that match no label), fixes that keep the file parsing, and wall time.
+and findings that match no label), fixes that pass the fix checks, and wall time.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -102,7 +101,7 @@ class Score:
     found: int = 0  # labelled findings matched by some finding
     fp_clean: int = 0  # findings on clean samples
     fp_unlabelled: int = 0  # findings on labelled samples that match no label
-    fixes_valid: int = 0  # findings with a fix that keeps the file parsing
+    fixes_valid: int = 0  # findings with a fix that passes the fix checks
     fixes_suggested: int = 0  # findings with non-empty suggested_code
     findings: int = 0
     matched: int = 0  # findings that match a label
@@ -291,7 +290,7 @@ def model_settings(settings: Settings, entry: str) -> Settings:
 
 def preflight(engines: list[Any]) -> None:
     """Fail before any model runs when one of them cannot (e.g. not pulled)."""
-    from .doctor import ollama_client, ollama_show
+    from .backends.ollama_admin import ollama_client, ollama_show
 
     for engine in engines:
         backend = engine.backend  # selects (and checks) the backend
@@ -305,7 +304,7 @@ def preflight(engines: list[Any]) -> None:
 
 def warm_up(engine: Any) -> float | None:
     """Load the model before timing, so the first model does not pay for loading alone."""
-    from .doctor import load_ollama_model, ollama_client
+    from .backends.ollama_admin import load_ollama_model, ollama_client
 
     backend = engine.backend
     start = time.monotonic()
@@ -324,7 +323,7 @@ def warm_up(engine: Any) -> float | None:
 
 
 def gpu_memory(engine: Any) -> int | None:
-    from .doctor import ollama_client, ollama_ps_entry
+    from .backends.ollama_admin import ollama_client, ollama_ps_entry
 
     backend = engine.backend
     if backend.name != "ollama":
@@ -447,7 +446,7 @@ def render_markdown(rows: Sequence[Row], samples: Sequence[Sample]) -> str:
         f"{len(samples)} samples ({clean} clean), {labelled} labelled findings; a bug counts as found when a "
         "finding overlaps its lines with the same category; precision is findings matching a label, of all "
         "findings; false positives are findings on clean samples and findings matching no label; raw / kept is "
-        "what the model wrote and what was reported; valid fixes are fixes that keep the file parsing, of those suggested."
+        "what the model wrote and what was reported; valid fixes are fixes that pass the fix checks, of those suggested."
     )
     for row in rows:
         out += quality_lines(row)
@@ -561,25 +560,33 @@ def plot(rows: Sequence[Row], path: Path) -> None:
 # ---------------------------------------------------------------------------- command
 
 
-def main(args: argparse.Namespace) -> int:
-    from .cli import overrides_from
-    from .config import load_settings
+def run(
+    settings: Settings,
+    models: Sequence[str] = (),
+    samples: Path | None = None,
+    fmt: str = "markdown",
+    plot_to: Path | None = None,
+    only: Sequence[str] = (),
+) -> int:
+    """Review the labelled ``samples`` with each of ``models`` (default: the settings' model).
+
+    ``fmt`` is ``markdown`` or ``json``; ``plot_to`` names a PNG for the figures; ``only``
+    names a subset of the sample files.
+    """
     from .engine import ReviewEngine
     from .errors import EXIT_OK
 
-    if args.plot is not None:
+    if plot_to is not None:
         require_matplotlib()  # before minutes of reviewing, not after
-    loaded = load_settings(Path.cwd(), overrides=overrides_from(args), config_file=args.config)
-    settings = loaded.settings
-    folder = (args.samples or default_samples_dir()).resolve()
-    samples = load_samples(folder)
-    if getattr(args, "only", None):
-        wanted = {w.strip() for w in args.only.split(",") if w.strip()}
-        unknown = sorted(wanted - {s.file for s in samples})
+    folder = (samples or default_samples_dir()).resolve()
+    loaded_samples = load_samples(folder)
+    if only:
+        wanted = {w.strip() for w in only if w.strip()}
+        unknown = sorted(wanted - {s.file for s in loaded_samples})
         if unknown:
             raise InputError(f"--only names {', '.join(unknown)}, not in {folder / 'labels.toml'}")
-        samples = [s for s in samples if s.file in wanted]
-    entries = [m.strip() for m in (args.models or settings.model).split(",") if m.strip()]
+        loaded_samples = [s for s in loaded_samples if s.file in wanted]
+    entries = [m.strip() for m in (models or [settings.model]) if m.strip()]
     entries = list(dict.fromkeys(entries))  # a model named twice runs once
     if not entries:
         raise ConfigError("--models names no model")
@@ -593,20 +600,21 @@ def main(args: argparse.Namespace) -> int:
         for engine in engines:
             if engine.backend_notice:
                 sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
-            sys.stderr.write(f"bench: {engine.backend.model}: loading, then reviewing {len(samples)} samples\n")
+            sys.stderr.write(f"bench: {engine.backend.model}: loading, then reviewing {len(loaded_samples)} samples\n")
             sys.stderr.flush()
-            row = run_model(engine, samples, folder, settings.min_confidence)
+            row = run_model(engine, loaded_samples, folder, settings.min_confidence)
             rows.append(row)
             sys.stderr.write(
-                f"bench: {row.model}: {len(samples)} samples, {row.requests} requests in {row.wall_seconds:.1f} s\n"
+                f"bench: {row.model}: {len(loaded_samples)} samples, {row.requests} requests in {row.wall_seconds:.1f} s\n"
             )
             for note in row.notes:
                 sys.stderr.write(f"bench: {row.model}: {note}\n")
     finally:
         for engine in engines:
             engine.close()
-    sys.stdout.write(render_json(rows, samples, folder) if args.format == "json" else render_markdown(rows, samples))
-    if args.plot is not None:
-        plot(rows, args.plot)
-        sys.stderr.write(f"bench: chart written to {args.plot}\n")
+    out = render_json(rows, loaded_samples, folder) if fmt == "json" else render_markdown(rows, loaded_samples)
+    sys.stdout.write(out)
+    if plot_to is not None:
+        plot(rows, plot_to)
+        sys.stderr.write(f"bench: chart written to {plot_to}\n")
     return EXIT_OK

@@ -7,7 +7,9 @@ build it through :func:`load_settings` so a name means the same thing everywhere
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
+import math
 import os
 import re
 import sys
@@ -79,21 +81,66 @@ def setting_names() -> list[str]:
     return list(_FIELDS)
 
 
-def _snake(name: str) -> str:
-    """Accept camelCase (VS Code style) and kebab-case as well as snake_case."""
-    name = name.replace("-", "_")
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+def setting_name(key: str) -> str:
+    """The setting a key names in any style: ``numCtx`` (VS Code), ``num-ctx``, ``num_ctx``.
+
+    The one spelling rule for configuration files, the environment and editor settings.
+    """
+    key = key.replace("-", "_")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
+def unknown_setting(key: str, origin: str) -> str:
+    """The warning for a key no setting has, with the closest setting name when there is one."""
+    close = difflib.get_close_matches(setting_name(key), list(_FIELDS), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{origin}: unknown setting '{key}' ignored{hint}"
+
+
+def known_settings(values: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], list[str]]:
+    """``values`` without the keys no setting has, and one warning for each of those.
+
+    A configuration file written for a newer version (a teammate's ``.gemma-review.toml``)
+    must not stop an older one from reviewing: unknown keys are warned about, not fatal.
+    """
+    known: dict[str, Any] = {}
+    warnings: list[str] = []
+    for key, value in values.items():
+        if setting_name(str(key)) in _FIELDS:
+            known[key] = value
+        else:
+            warnings.append(unknown_setting(str(key), origin))
+    return known, warnings
+
+
+# Every type a setting may have, and how an error names it; _coerce handles exactly these.
 _KIND_NAMES = {
     "bool": "true or false", "int": "a whole number", "float": "a number",
     "list[str]": "a list of strings", "str": "a string", "str | None": "a string",
 }
 
 
+def _kind(f: dataclasses.Field[Any]) -> str:
+    return f.type if isinstance(f.type, str) else str(f.type)
+
+
+def check_kinds(cls: type) -> None:
+    """Refuse a settings dataclass with a field type the coercion does not know.
+
+    An unknown type string would otherwise pass any value through unchecked.
+    """
+    unknown = [f"{f.name}: {_kind(f)}" for f in dataclasses.fields(cls) if _kind(f) not in _KIND_NAMES]
+    if unknown:
+        raise TypeError(f"no coercion for the type of setting(s) {', '.join(unknown)}; known: {', '.join(_KIND_NAMES)}")
+
+
+check_kinds(Settings)
+
+
 def _coerce(name: str, value: Any, origin: str) -> Any:
-    f = _FIELDS[name]
-    kind = f.type if isinstance(f.type, str) else str(f.type)
+    kind = _kind(_FIELDS[name])
+    if kind not in _KIND_NAMES:
+        raise TypeError(f"setting '{name}' has the type {kind!r}, which no coercion handles")
     try:
         if kind == "bool":
             if isinstance(value, bool):
@@ -104,11 +151,11 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
                 return False
             raise ValueError
         if kind == "int":
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
         if kind == "float":
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise ValueError
             return float(value)
         if kind == "list[str]":
@@ -123,7 +170,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise ValueError
             return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) from `num_ctx = inf`
         raise ConfigError(
             f"{origin}: setting '{name}' must be {_KIND_NAMES.get(kind, kind)}, got {value!r}"
         ) from None
@@ -161,7 +208,7 @@ def _validate(s: Settings, origin: str) -> None:
             f"{origin}: unknown categor{'y' if len(bad) == 1 else 'ies'} {', '.join(bad)}; "
             f"choose from {', '.join(CATEGORIES)}"
         )
-    if not 0.0 <= s.min_confidence <= 1.0:
+    if not 0.0 <= s.min_confidence <= 1.0:  # also false for NaN
         raise ConfigError(f"{origin}: 'min_confidence' must be between 0 and 1")
     try:
         parse_severity_limits(s.severity_limits)
@@ -170,20 +217,45 @@ def _validate(s: Settings, origin: str) -> None:
             f"{origin}: 'severity_limits' entry {str(exc)!r} must be CATEGORY:SEVERITY, e.g. \"style:info\" "
             f"(categories: {', '.join(CATEGORIES)}; severities: {', '.join(SEVERITIES)})"
         ) from None
-    for name in ("num_ctx", "num_predict", "max_unit_lines"):
-        if getattr(s, name) <= 0:
-            raise ConfigError(f"{origin}: '{name}' must be a positive number")
+    for name, most in LIMITS.items():
+        value = getattr(s, name)
+        if not 0 < value <= most:
+            raise ConfigError(f"{origin}: '{name}' must be a positive whole number up to {most}, got {value}")
     if s.num_predict >= s.num_ctx:
         raise ConfigError(f"{origin}: 'num_predict' ({s.num_predict}) must be below 'num_ctx' ({s.num_ctx})")
-    if s.timeout <= 0:
-        raise ConfigError(f"{origin}: 'timeout' must be a positive number of seconds")
+    if not (s.timeout > 0 and math.isfinite(s.timeout)) or s.timeout > MAX_TIMEOUT:
+        raise ConfigError(
+            f"{origin}: 'timeout' must be a positive number of seconds up to {MAX_TIMEOUT:g}, got {s.timeout:g}"
+        )
+    if not 0 <= s.debounce_ms <= MAX_DEBOUNCE_MS:
+        raise ConfigError(f"{origin}: 'debounce_ms' must be between 0 and {MAX_DEBOUNCE_MS}, got {s.debounce_ms}")
+    _check_model_name(s.model, origin)
+
+
+# Upper bounds: far above any real use; a typo (or 1e400) must not reach a server as a
+# number its 32-bit fields overflow on, nor a socket as a timeout that overflows.
+INT32_MAX = 2**31 - 1
+LIMITS = {"num_ctx": INT32_MAX, "num_predict": INT32_MAX, "max_unit_lines": 1_000_000}
+MAX_TIMEOUT = 7 * 24 * 3600.0
+MAX_DEBOUNCE_MS = 600_000
+_BAD_NAME_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
+def _check_model_name(model: str, origin: str) -> None:
+    if not model:
+        raise ConfigError(f"{origin}: 'model' is empty; name a model such as {DEFAULT_MODEL}")
+    bad = _BAD_NAME_CHARS.search(model)
+    if bad:
+        raise ConfigError(
+            f"{origin}: 'model' {model!r} contains {bad.group()!r}; model names have no spaces or control characters"
+        )
 
 
 def apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Settings:
     """Return a copy of ``settings`` with ``values`` (any key style) applied and checked."""
     changes: dict[str, Any] = {}
     for key, value in values.items():
-        name = _snake(str(key))
+        name = setting_name(str(key))
         if name not in _FIELDS:
             raise ConfigError(
                 f"{origin}: unknown setting '{key}' (known: {', '.join(_FIELDS)})"
@@ -203,13 +275,20 @@ def normalize_host(host: str, origin: str = "host") -> str:
         raise ConfigError(f"{origin}: the model host is empty; set e.g. {DEFAULT_HOST}")
     if "://" not in host:
         host = "http://" + host
-    parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{origin}: '{host}' is not an http(s) URL such as {DEFAULT_HOST}")
+    not_url = ConfigError(f"{origin}: {host!r} is not an http(s) URL such as {DEFAULT_HOST}")
+    if _BAD_NAME_CHARS.search(host):
+        raise not_url  # spaces, newlines: urlsplit would keep or silently drop them
+    try:
+        parts = urlsplit(host)
+        hostname = parts.hostname
+    except ValueError:  # "http://[::1": an unclosed IPv6 bracket
+        raise not_url from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise not_url
     try:
         port = parts.port
     except ValueError:
-        raise ConfigError(f"{origin}: '{host}' has an invalid port") from None
+        raise ConfigError(f"{origin}: {host!r} has an invalid port") from None
     if port is None and parts.scheme == "http":
         # Also for "[::1]": the colons of an IPv6 literal are not a port.
         host = f"{parts.scheme}://{parts.netloc.rstrip(':')}:11434{parts.path}"
@@ -253,6 +332,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def _own_section(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The settings of a gemma-review config file: ``[tool.gemma-review]`` if present, else the top level."""
+    tool = data.get("tool")
+    if tool is None:
+        return data
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: 'tool' must be a table ([tool.gemma-review]), got {type(tool).__name__} {tool!r}")
+    section = tool.get("gemma-review", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [tool.gemma-review] must be a table, got {type(section).__name__} {section!r}")
+    return section
+
+
 def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
     """Nearest ``.gemma-review.toml``, or ``pyproject.toml`` with [tool.gemma-review]."""
     start = start.resolve()
@@ -261,12 +353,14 @@ def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
     for folder in (start, *start.parents):
         own = folder / ".gemma-review.toml"
         if own.is_file():
-            data = _read_toml(own)
-            return own, data.get("tool", {}).get("gemma-review", data)
+            return own, _own_section(_read_toml(own), own)
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
             data = _read_toml(pyproject)
-            section = data.get("tool", {}).get("gemma-review")
+            tool = data.get("tool", {})
+            if not isinstance(tool, dict):
+                raise ConfigError(f"{pyproject}: 'tool' must be a table, got {type(tool).__name__} {tool!r}")
+            section = tool.get("gemma-review")
             if section is not None:
                 if not isinstance(section, dict):
                     raise ConfigError(f"{pyproject}: [tool.gemma-review] must be a table")
@@ -300,14 +394,15 @@ def user_config_path(env: Mapping[str, str]) -> Path:
     return Path(platformdirs.user_config_dir("gemma-review", appauthor=False)) / "config.toml"
 
 
-def env_values(env: Mapping[str, str]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    if env.get("OLLAMA_HOST"):
-        values["host"] = env["OLLAMA_HOST"]
+def env_settings(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """``{variable: (setting, value)}`` for the variables that are set (GEMMA_REVIEW_HOST over OLLAMA_HOST)."""
+    found: dict[str, tuple[str, str]] = {}
+    if env.get("OLLAMA_HOST") and not env.get("GEMMA_REVIEW_HOST"):
+        found["OLLAMA_HOST"] = ("host", env["OLLAMA_HOST"])
     for var, name in ENV_VARS.items():
         if env.get(var):
-            values[name] = env[var]
-    return values
+            found[var] = (name, env[var])
+    return found
 
 
 @dataclass
@@ -332,13 +427,16 @@ def load_settings(
     user_file = user_config_path(env)
     if user_file.is_file():
         data = _read_toml(user_file)
-        settings = apply(settings, data.get("tool", {}).get("gemma-review", data), str(user_file))
+        known, unknown = known_settings(_own_section(data, user_file), str(user_file))
+        warnings += unknown
+        settings = apply(settings, known, str(user_file))
     found: tuple[Path, dict[str, Any]] | None
     if config_file is not None:
-        if not config_file.is_file():
+        if config_file.is_dir():
+            raise ConfigError(f"--config {config_file} is a folder; pass a TOML file such as {config_file / '.gemma-review.toml'}")
+        if not config_file.exists():
             raise ConfigError(f"config file {config_file} does not exist")
-        data = _read_toml(config_file)
-        found = (config_file, data.get("tool", {}).get("gemma-review", data))
+        found = (config_file, _own_section(_read_toml(config_file), config_file))
     else:
         found = find_config_file(start)
     root = start.resolve() if start.is_dir() else start.resolve().parent
@@ -347,14 +445,20 @@ def load_settings(
         path, section = found
         root = path.parent
         section = dict(section)
-        for name in TRUSTED_ONLY:
-            if section.pop(name, None) is not None:
+        # Any key style: `allowRemote` in a project file is as untrusted as `allow_remote`.
+        for key in [k for k in section if setting_name(str(k)) in TRUSTED_ONLY]:
+            name = setting_name(str(key))
+            if section.pop(key) is not None:
                 warnings.append(
                     f"{path}: '{name}' is ignored in a project's config file; set it in {user_file}, "
                     f"with GEMMA_REVIEW_{name.upper()}=1 or with --{name.replace('_', '-')}"
                 )
-        settings = apply(settings, section, str(path))
-    settings = apply(settings, env_values(env), "environment")
+        known, unknown = known_settings(section, str(path))
+        warnings += unknown
+        settings = apply(settings, known, str(path))
+    for var, (name, value) in env_settings(env).items():
+        # One at a time, so a bad value is reported under the variable's own name.
+        settings = apply(settings, {name: value}, f"environment variable {var}")
     if overrides:
         settings = apply(settings, {k: v for k, v in overrides.items() if v is not None}, "option")
     return LoadedSettings(settings, path, root, warnings)

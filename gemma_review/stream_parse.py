@@ -43,6 +43,11 @@ class FindingStream:
         """A finding had started when the text stopped: a cut-off reply lost it."""
         return self._obj_start is not None
 
+    @property
+    def found_array(self) -> bool:
+        """Has the reply reached its findings array (so it is the expected JSON, maybe cut off)?"""
+        return self._array_at is not None
+
     def feed(self, piece: str) -> list[dict[str, Any]]:
         self.buffer += piece
         if self.closed:
