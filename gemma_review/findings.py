@@ -235,7 +235,7 @@ def elided(code: str) -> bool:
 
 def about_prompt_format(raw_quote: str, title: str, explanation: str) -> bool:
     """The finding criticises how the prompt printed the code, not the code."""
-    if raw_quote.strip() and not _strip_numbers(raw_quote).strip():
+    if raw_quote.strip() and not strip_numbers(raw_quote).strip():
         return True  # the quote is nothing but a "  12 | " prefix
     return _PROMPT_FORMAT.search(f"{title}\n{explanation}") is not None
 
