@@ -331,7 +331,7 @@ async def test_refactor_runs_the_model_only_when_resolved(profile: str, fake_oll
     replacement = {"value": 'for current in sorted({event["date"] for event in events}):\n    current = current'}
 
     def respond(body: dict[str, Any]) -> Reply:
-        if "replacement" in json.dumps(body.get("format")):
+        if "replacement" in ((body.get("format") or {}).get("properties") or {}):  # the refactor schema
             asked.append(body["messages"][-1]["content"])
             return Reply(text=json.dumps({"summary": "Iterate over distinct dates.", "replacement": replacement["value"]}))
         return fake_ollama.oracle(body)
