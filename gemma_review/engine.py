@@ -411,7 +411,7 @@ class ReviewEngine:
                 result.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
             else:
                 result.notes.append(
-                    f"{where}: the reply was cut off (num_predict {s.num_predict}); {distinct} distinct complete finding(s) before the cut were kept"
+                    f"{where}: the reply was cut off (num_predict {s.num_predict}); {distinct} distinct complete finding(s) before the cut were read"
                 )
             truncated = True
         for f in to_verify:

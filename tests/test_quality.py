@@ -219,5 +219,5 @@ def test_cut_off_note_counts_distinct_findings(work: Path, fake_ollama: FakeOlla
     text = reply(finding_json(), finding_json(title="Dates repeat"), finding_json(title="Same days twice"))
     fake_ollama.set_reply(Reply(text=text[:-2] + ', {"line": 3', done_reason="length"))
     _, doc, _ = review_json(capsys, fake_ollama)
-    assert any("1 distinct complete finding(s) before the cut were kept" in n for n in doc["notes"]), doc["notes"]
+    assert any("1 distinct complete finding(s) before the cut were read" in n for n in doc["notes"]), doc["notes"]
     assert doc["dropped"] == {"cut off": 1, "duplicate": 2}
