@@ -103,14 +103,34 @@ class Score:
     fp_unlabelled: int = 0  # findings on labelled samples that match no label
     fixes_valid: int = 0  # findings with a fix that passes the fix checks
     fixes_suggested: int = 0  # findings with non-empty suggested_code
+    findings: int = 0
+    matched: int = 0  # findings that match a label
+    clean_files: int = 0
+    clean_files_flagged: int = 0  # clean samples with at least one finding
 
     @property
     def recall(self) -> float | None:
         return self.found / self.labelled if self.labelled else None
 
     @property
+    def precision(self) -> float | None:
+        return self.matched / self.findings if self.findings else None
+
+    @property
     def false_positives(self) -> int:
         return self.fp_clean + self.fp_unlabelled
+
+    @property
+    def clean_flagged_rate(self) -> float | None:
+        return self.clean_files_flagged / self.clean_files if self.clean_files else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "labelled": self.labelled, "found": self.found, "recall": _round(self.recall),
+            "findings": self.findings, "matched": self.matched, "precision": _round(self.precision),
+            "false_positives": self.false_positives, "clean_files_flagged": self.clean_files_flagged,
+            "clean_files": self.clean_files,
+        }
 
 
 def _matches(f: Finding, label: Label) -> bool:
@@ -127,8 +147,12 @@ def score(samples: Sequence[Sample], findings: Sequence[Finding]) -> Score:
         s.labelled += len(sample.labels)
         s.found += sum(1 for label in sample.labels if any(_matches(f, label) for f in found))
         unmatched = sum(1 for f in found if not any(_matches(f, label) for label in sample.labels))
+        s.findings += len(found)
+        s.matched += len(found) - unmatched
         if sample.clean:
             s.fp_clean += unmatched
+            s.clean_files += 1
+            s.clean_files_flagged += bool(found)
         else:
             s.fp_unlabelled += unmatched
     for f in findings:
@@ -136,6 +160,56 @@ def score(samples: Sequence[Sample], findings: Sequence[Finding]) -> Score:
             s.fixes_suggested += 1
             s.fixes_valid += f.fix is not None
     return s
+
+
+CONFIDENCE_BUCKETS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def only_category(samples: Sequence[Sample], category: str) -> list[Sample]:
+    """The samples with only ``category``'s labels (clean samples stay clean)."""
+    return [dataclasses.replace(s, labels=[lb for lb in s.labels if lb.category == category]) for s in samples]
+
+
+def breakdown(samples: Sequence[Sample], findings: Sequence[Finding], min_confidence: float) -> dict[str, Any]:
+    """Precision and recall per category and severity, and precision by confidence bucket.
+
+    ``findings`` are all the anchored findings (the bench reviews with no confidence floor);
+    the per-category and per-severity figures count only those at or above ``min_confidence``,
+    the buckets count all of them, so a user can pick ``min_confidence`` from data.
+    """
+    from .config import CATEGORIES, SEVERITIES
+
+    kept = [f for f in findings if f.confidence >= min_confidence]
+    out: dict[str, Any] = {"by_category": {}, "by_severity": {}, "by_confidence": []}
+    for category in CATEGORIES:
+        sc = score(only_category(samples, category), [f for f in kept if f.category == category])
+        if sc.labelled or sc.findings:
+            out["by_category"][category] = sc.to_dict()
+    for severity in SEVERITIES:
+        chosen = [f for f in kept if f.severity == severity]
+        sc = score(samples, chosen)
+        out["by_severity"][severity] = {"findings": sc.findings, "matched": sc.matched, "precision": _round(sc.precision)}
+    edges = list(CONFIDENCE_BUCKETS) + [1.0000001]
+    for lo, hi in zip(edges, edges[1:]):
+        chosen = [f for f in findings if lo <= f.confidence < hi]
+        sc = score(samples, chosen)
+        out["by_confidence"].append(
+            {"from": lo, "to": min(hi, 1.0), "findings": sc.findings, "matched": sc.matched, "precision": _round(sc.precision)}
+        )
+    return out
+
+
+def blocking_score(samples: Sequence[Sample], findings: Sequence[Finding], fail_on: str, before_verify: bool) -> Score:
+    """Score of the findings that would fail the run (at or above ``fail_on``)."""
+    from .findings import SEVERITY_RANK
+
+    if fail_on == "never":
+        return score(samples, [])
+
+    def severity(f: Finding) -> str:
+        return str(f.extra.get("severity_before_verify", f.severity)) if before_verify else f.severity
+
+    return score(samples, [f for f in findings if SEVERITY_RANK[severity(f)] >= SEVERITY_RANK[fail_on]])
 
 
 # ---------------------------------------------------------------------------- running
@@ -159,6 +233,10 @@ class Row:
     requests: int
     findings: int
     notes: list[str] = field(default_factory=list)
+    raw_findings: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    loops_stopped: int = 0
+    quality: dict[str, Any] = field(default_factory=dict)  # breakdown(), verify figures
 
     def to_dict(self) -> dict[str, Any]:
         sc = self.score
@@ -185,6 +263,13 @@ class Row:
             "prompt_tokens": self.prompt_tokens,
             "output_tokens": self.output_tokens,
             "requests": self.requests,
+            "precision": _round(sc.precision),
+            "clean_files_flagged": sc.clean_files_flagged,
+            "raw_findings": self.raw_findings,
+            "kept_findings": self.findings,
+            "dropped": self.dropped,
+            "loops_stopped": self.loops_stopped,
+            **self.quality,
             "notes": self.notes,
         }
 
@@ -251,7 +336,7 @@ def gpu_memory(engine: Any) -> int | None:
     return int(entry.get("size_vram") or 0) if entry is not None else None
 
 
-def run_model(engine: Any, samples: Sequence[Sample], root: Path) -> Row:
+def run_model(engine: Any, samples: Sequence[Sample], root: Path, min_confidence: float | None = None) -> Row:
     from .intake import from_files
     from .progress import ProgressBar
 
@@ -272,10 +357,24 @@ def run_model(engine: Any, samples: Sequence[Sample], root: Path) -> Row:
     m = result.metrics
     backend = engine.backend
     notes = [f"{path}: {reason}" for path, reason in result.skipped] + list(result.notes)
+    threshold = engine.settings.min_confidence if min_confidence is None else min_confidence
+    kept = [f for f in result.findings if f.confidence >= threshold]
+    dropped = result.dropped_counts()
+    below = len(result.findings) - len(kept)
+    if below:  # the bench reviews with no floor, then applies the user's: same count as a review
+        dropped["below confidence"] = dropped.get("below confidence", 0) + below
+    quality: dict[str, Any] = breakdown(samples, result.findings, threshold)
+    if result.verify is not None:
+        fail_on = engine.settings.fail_on
+        quality["verify"] = {
+            **result.verify.to_dict(),
+            "without": blocking_score(samples, kept, fail_on, before_verify=True).to_dict(),
+            "with": blocking_score(samples, kept, fail_on, before_verify=False).to_dict(),
+        }
     return Row(
         model=backend.model,
         backend=backend.name,
-        score=score(samples, result.findings),
+        score=score(samples, kept),
         decode_tps=m.decode_tps,
         prefill_tps=m.prefill_tps,
         first_finding=first[0] if first else None,
@@ -287,8 +386,12 @@ def run_model(engine: Any, samples: Sequence[Sample], root: Path) -> Row:
         prompt_tokens=m.prompt_tokens,
         output_tokens=m.output_tokens,
         requests=m.requests,
-        findings=len(result.findings),
+        findings=len(kept),
         notes=notes,
+        raw_findings=result.raw_findings,
+        dropped=dict(sorted(dropped.items())),
+        loops_stopped=result.loops_stopped,
+        quality=quality,
     )
 
 
@@ -296,7 +399,7 @@ def run_model(engine: Any, samples: Sequence[Sample], root: Path) -> Row:
 
 COLUMNS = (
     "model", "decode tok/s", "prefill tok/s", "first finding", "GPU memory",
-    "bugs found", "false positives", "valid fixes", "wall time",
+    "bugs found", "precision", "false positives", "clean files flagged", "raw / kept", "valid fixes", "wall time",
 )
 
 
@@ -318,7 +421,10 @@ def cells(row: Row) -> list[str]:
         _seconds(row.first_finding),
         _gib(row.gpu_memory),
         recall,
+        "n/a" if sc.precision is None else f"{sc.matched}/{sc.findings} ({100 * sc.precision:.0f}%)",
         str(sc.false_positives),
+        f"{sc.clean_files_flagged}/{sc.clean_files}",
+        f"{row.raw_findings} / {row.findings}",
         f"{sc.fixes_valid}/{sc.fixes_suggested}",
         f"{row.wall_seconds:.1f} s",
     ]
@@ -338,10 +444,41 @@ def render_markdown(rows: Sequence[Row], samples: Sequence[Sample]) -> str:
     out.append("")
     out.append(
         f"{len(samples)} samples ({clean} clean), {labelled} labelled findings; a bug counts as found when a "
-        "finding overlaps its lines with the same category; false positives are findings on clean samples "
-        "and findings matching no label; valid fixes are fixes that pass the fix checks, of those suggested."
+        "finding overlaps its lines with the same category; precision is findings matching a label, of all "
+        "findings; false positives are findings on clean samples and findings matching no label; raw / kept is "
+        "what the model wrote and what was reported; valid fixes are fixes that pass the fix checks, of those suggested."
     )
+    for row in rows:
+        out += quality_lines(row)
     return "\n".join(out) + "\n"
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def quality_lines(row: Row) -> list[str]:
+    """The quality breakdown of one model, as short markdown lists."""
+    q = row.quality
+    out = ["", f"**{row.model}**: dropped {json.dumps(row.dropped)}, loops stopped {row.loops_stopped}"]
+    cats = q.get("by_category") or {}
+    if cats:
+        out.append("- by category: " + "; ".join(
+            f"{c} recall {d['found']}/{d['labelled']}, precision {d['matched']}/{d['findings']}" for c, d in cats.items()))
+    sev = q.get("by_severity") or {}
+    out.append("- by severity: " + "; ".join(f"{s} {d['matched']}/{d['findings']}" for s, d in sev.items()))
+    buckets = [b for b in q.get("by_confidence") or [] if b["findings"]]
+    if buckets:
+        out.append("- precision by confidence: " + "; ".join(
+            f"{b['from']:.1f}-{b['to']:.1f} {b['matched']}/{b['findings']}" for b in buckets))
+    v = q.get("verify")
+    if v:
+        out.append(
+            f"- verify: {v['asked']} asked, {v['withdrawn']} withdrawn, {v['prompt_tokens']} + {v['output_tokens']} extra tokens; "
+            f"blocking findings recall {_pct(v['without']['recall'])} -> {_pct(v['with']['recall'])}, "
+            f"precision {_pct(v['without']['precision'])} -> {_pct(v['with']['precision'])}"
+        )
+    return out
 
 
 def render_json(rows: Sequence[Row], samples: Sequence[Sample], folder: Path) -> str:
@@ -429,10 +566,12 @@ def run(
     samples: Path | None = None,
     fmt: str = "markdown",
     plot_to: Path | None = None,
+    only: Sequence[str] = (),
 ) -> int:
     """Review the labelled ``samples`` with each of ``models`` (default: the settings' model).
 
-    ``fmt`` is ``markdown`` or ``json``; ``plot_to`` names a PNG for the figures.
+    ``fmt`` is ``markdown`` or ``json``; ``plot_to`` names a PNG for the figures; ``only``
+    names a subset of the sample files.
     """
     from .engine import ReviewEngine
     from .errors import EXIT_OK
@@ -441,11 +580,20 @@ def run(
         require_matplotlib()  # before minutes of reviewing, not after
     folder = (samples or default_samples_dir()).resolve()
     loaded_samples = load_samples(folder)
+    if only:
+        wanted = {w.strip() for w in only if w.strip()}
+        unknown = sorted(wanted - {s.file for s in loaded_samples})
+        if unknown:
+            raise InputError(f"--only names {', '.join(unknown)}, not in {folder / 'labels.toml'}")
+        loaded_samples = [s for s in loaded_samples if s.file in wanted]
     entries = [m.strip() for m in (models or [settings.model]) if m.strip()]
     entries = list(dict.fromkeys(entries))  # a model named twice runs once
     if not entries:
         raise ConfigError("--models names no model")
-    engines = [ReviewEngine(model_settings(settings, e), root=folder, use_cache=False) for e in entries]
+    # No confidence floor while reviewing: the floor is applied when scoring, and the
+    # findings under it fill the precision-by-confidence table.
+    unfloored = dataclasses.replace(settings, min_confidence=0.0)
+    engines = [ReviewEngine(model_settings(unfloored, e), root=folder, use_cache=False) for e in entries]
     rows: list[Row] = []
     try:
         preflight(engines)
@@ -454,7 +602,7 @@ def run(
                 sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
             sys.stderr.write(f"bench: {engine.backend.model}: loading, then reviewing {len(loaded_samples)} samples\n")
             sys.stderr.flush()
-            row = run_model(engine, loaded_samples, folder)
+            row = run_model(engine, loaded_samples, folder, settings.min_confidence)
             rows.append(row)
             sys.stderr.write(
                 f"bench: {row.model}: {len(loaded_samples)} samples, {row.requests} requests in {row.wall_seconds:.1f} s\n"

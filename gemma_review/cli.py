@@ -17,7 +17,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import EXIT_OK, EXIT_USAGE, GemmaReviewError
-from .options import FILTER_OPTIONS, Option, fail_on_option, model_options, overrides_from
+from .options import FILTER_OPTIONS, VERIFY, Option, fail_on_option, model_options, overrides_from
 from .terminal import one_line
 
 
@@ -62,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", type=Path, help="write the report to this file")
     r.add_argument("--fix", action="store_true", help="apply validated fixes to the files")
     r.add_argument("--show-fixes", action="store_true", help="print fixes as a unified diff; change nothing")
-    add_options(r, (fail_on_option("exit 1"), *FILTER_OPTIONS))
+    add_options(r, (fail_on_option("exit 1"), *FILTER_OPTIONS, VERIFY))
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
+    r.add_argument("--explain", action="store_true", help="list every finding the model wrote that was dropped, and why")
     r.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     add_model_options(r)
 
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--samples", type=Path, help="samples folder (default: the repository's samples/)")
     bench.add_argument("--format", choices=("markdown", "json"), default="markdown")
     bench.add_argument("--plot", type=Path, help="draw the figures into this PNG (needs matplotlib)")
+    bench.add_argument("--only", metavar="FILES", help="comma-separated sample files to review (default: all)")
+    add_options(bench, (VERIFY,))
     add_model_options(bench)
 
     cache = sub.add_parser("cache", help="show or clear the review cache")
@@ -149,7 +152,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         source = Source(paths=tuple(args.paths), diff=args.diff, staged=args.staged, base=args.base, head=args.head)
         output = Output(format=args.format, path=args.output, color=args.color, fix=args.fix,
-                        show_fixes=args.show_fixes, quiet=args.quiet)
+                        show_fixes=args.show_fixes, quiet=args.quiet, explain=args.explain)
         return run(overrides_from(values), source, output, config_file=args.config)
     if args.command == "lsp":
         from .lsp.server import serve
@@ -176,7 +179,8 @@ def dispatch(args: argparse.Namespace) -> int:
             sys.stderr.write(f"gemma-review: warning: {warning}\n")
         settings = loaded.settings
         models = args.models.split(",") if args.models else []
-        return bench.run(settings, models=models, samples=args.samples, fmt=args.format, plot_to=args.plot)
+        only = args.only.split(",") if args.only else []
+        return bench.run(settings, models=models, samples=args.samples, fmt=args.format, plot_to=args.plot, only=only)
     if args.command == "cache":
         return run_cache(args.action)
     raise AssertionError(f"no command {args.command!r}")

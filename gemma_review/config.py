@@ -56,6 +56,12 @@ class Settings:
     cache: bool = True
     cache_dir: str | None = None
     max_unit_lines: int = 200
+    # How severe a finding may be, by category ("category:severity"); [] = no limits.
+    # Only bugs and security holes may block a commit (README "Severity").
+    severity_limits: list[str] = field(
+        default_factory=lambda: ["style:info", "maintainability:warning", "performance:warning"]
+    )
+    verify: bool = False  # ask the model to confirm findings at or above fail_on
     # language server
     scope: str = "changes"
     trigger: str = "save"
@@ -67,7 +73,7 @@ class Settings:
     @property
     def review_key(self) -> str:
         """The settings that change what the model is asked; part of the cache key."""
-        return f"{self.model}|{self.num_predict}|{self.seed}|{sorted(self.categories)}|{self.guidelines}"
+        return f"{self.model}|{self.num_predict}|{self.seed}|{sorted(self.categories)}|{self.guidelines}|{self.verify}|{self.fail_on if self.verify else ''}|{sorted(self.severity_limits)}"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.metadata.get("setting", True)}
@@ -177,6 +183,18 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
     return value
 
 
+def parse_severity_limits(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``["style:info", ...]`` -> ``{"style": "info", ...}``; ValueError names a bad entry."""
+    limits: dict[str, str] = {}
+    for entry in entries:
+        category, sep, severity = entry.partition(":")
+        category, severity = category.strip().lower(), severity.strip().lower()
+        if not sep or category not in CATEGORIES or severity not in SEVERITIES:
+            raise ValueError(entry)
+        limits[category] = severity
+    return limits
+
+
 def _validate(s: Settings, origin: str) -> None:
     def choice(name: str, allowed: tuple[str, ...]) -> None:
         value = getattr(s, name)
@@ -198,6 +216,13 @@ def _validate(s: Settings, origin: str) -> None:
         )
     if not 0.0 <= s.min_confidence <= 1.0:  # also false for NaN
         raise ConfigError(f"{origin}: 'min_confidence' must be between 0 and 1")
+    try:
+        parse_severity_limits(s.severity_limits)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{origin}: 'severity_limits' entry {str(exc)!r} must be CATEGORY:SEVERITY, e.g. \"style:info\" "
+            f"(categories: {', '.join(CATEGORIES)}; severities: {', '.join(SEVERITIES)})"
+        ) from None
     for name, most in LIMITS.items():
         value = getattr(s, name)
         if not 0 < value <= most:

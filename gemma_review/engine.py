@@ -19,7 +19,8 @@ from .backends.base import Backend, Metrics, ModelRequest
 from .cache import ReviewCache, default_cache_dir, unit_key
 from .config import Settings, check_privacy
 from .errors import ConfigError, ModelError, ReviewCancelled
-from .findings import Finding, Fix
+from .config import parse_severity_limits
+from .findings import Dropped, Finding, Fix
 from .fixes import FixDecision, decide_fix, validate_fix
 from .intake import FileChange
 from .languages import language_of
@@ -27,17 +28,20 @@ from .prompt import (
     PROMPT_VERSION,
     REFACTOR_SCHEMA,
     REVIEW_SCHEMA,
+    VERIFY_SCHEMA,
     load_guidelines,
     refactor_messages,
     review_messages,
+    verify_messages,
 )
-from .stream_parse import FindingStream, LoopDetector
+from .stream_parse import FindingLoop, FindingStream, LoopDetector
 from .textfile import split_lines
 from .terminal import encodable
 from .tokens import estimate_tokens
 from .units import Unit, build_units
 
 HEADER_TOKENS = 64
+VERIFY_NUM_PREDICT = 96  # {"confirmed": true, "reason": "<one sentence>"}
 SMOKE_NUM_PREDICT = 256  # file name line and separators around the numbered code
 
 
@@ -64,6 +68,33 @@ class ReviewResult:
     model: str = ""
     wall_seconds: float = 0.0
     prompt_tokens_estimated: int = 0
+    raw_findings: int = 0  # finding objects the model wrote (fresh units only, not cache hits)
+    dropped: list[Dropped] = field(default_factory=list)
+    loops_stopped: int = 0  # replies stopped because the model was repeating itself
+    verify: VerifyStats | None = None  # set when the verification pass ran
+
+    def dropped_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for d in self.dropped:
+            counts[d.reason] = counts.get(d.reason, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+@dataclass
+class VerifyStats:
+    """The verification pass's cost and outcome."""
+
+    asked: int = 0
+    confirmed: int = 0
+    withdrawn: int = 0  # lowered to info
+    failed: int = 0  # no usable answer: the finding is kept as it was
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "asked": self.asked, "confirmed": self.confirmed, "withdrawn": self.withdrawn, "failed": self.failed,
+            "prompt_tokens": self.metrics.prompt_tokens, "output_tokens": self.metrics.output_tokens,
+        }
 
 
 @dataclass
@@ -111,6 +142,7 @@ class ReviewEngine:
             cache = ReviewCache(Path(settings.cache_dir) if settings.cache_dir else default_cache_dir())
         self.cache = cache
         self.guidelines = load_guidelines(self.root, settings.guidelines)
+        self.severity_limits = parse_severity_limits(settings.severity_limits)
         self._lock = threading.Lock()
 
     # --- backend ------------------------------------------------------------------
@@ -159,6 +191,7 @@ class ReviewEngine:
             unit.whole_file,
             list(unit.lines),
             sorted(c - unit.start for c in unit.changed),
+            [[at - unit.start, list(gone), cut] for at, gone, cut in unit.removed],
         )
 
     def _selected(self, change: FileChange) -> str | None:
@@ -210,18 +243,25 @@ class ReviewEngine:
         seen: set[str] = set()
         collected: list[Finding] = []
 
+        def drop(f: Finding, reason: str) -> None:
+            result.dropped.append(Dropped.of_finding(f, reason))
+
         def publish(change: FileChange, file_lines: list[str], f: Finding) -> None:
+            f = fnd.cap_severity(f, self.severity_limits)
             changed = change.changed_lines()
             if changed is not None and not fnd.in_changed(f, changed):
-                return
-            if not fnd.passes(f, self.settings) or fnd.suppressed(file_lines, f):
-                return
+                return drop(f, "outside changed lines")
+            reason = fnd.filtered_out(f, self.settings)
+            if reason is not None:
+                return drop(f, reason)
+            if fnd.suppressed(file_lines, f):
+                return drop(f, "suppressed")
             if f.fingerprint in seen or any(
                 k.path == f.path and k.line <= f.end_line and f.line <= k.end_line
                 and (k.category == f.category or k.title.lower() == f.title.lower())
                 for k in collected
             ):
-                return
+                return drop(f, "duplicate")
             seen.add(f.fingerprint)
             assert change.text is not None
             decision = decide_fix(f, change.text)
@@ -255,6 +295,8 @@ class ReviewEngine:
         except ReviewCancelled:
             result.cancelled = True
         result.findings = fnd.dedupe(collected)
+        kept = {id(f) for f in result.findings}
+        result.dropped.extend(Dropped.of_finding(f, "duplicate") for f in collected if id(f) not in kept)
         result.wall_seconds = time.monotonic() - started
         result.backend = getattr(self._backend, "name", "") if self._backend is not None else "cache"
         return result
@@ -290,10 +332,27 @@ class ReviewEngine:
         backend = self.backend
         parser = FindingStream()
         loop = LoopDetector()
+        repeats = FindingLoop()
         found: list[Finding] = []
+        to_verify: list[Finding] = []
         metrics: Metrics | None = None
-        looped = False
+        looped: str | None = None
         text_seen = False
+        verifying = s.verify and s.fail_on != "never"
+
+        def take(raw: dict) -> None:
+            result.raw_findings += 1
+            built = fnd.judge(unit, raw, file_lines)
+            if isinstance(built, Dropped):
+                result.dropped.append(built)
+                return
+            f = fnd.cap_severity(built, self.severity_limits)
+            found.append(f)
+            if verifying and f.at_least(s.fail_on):
+                to_verify.append(f)  # shown once the model has confirmed or withdrawn it
+            else:
+                emit(f)
+
         stream = backend.stream_chat(request, cancel)
         try:
             for chunk in stream:
@@ -302,12 +361,18 @@ class ReviewEngine:
                 if chunk.text:
                     text_seen = text_seen or bool(chunk.text.strip())
                     for raw in parser.feed(chunk.text):
-                        f = fnd.build_finding(unit, raw, file_lines)
-                        if f is not None:
-                            found.append(f)
-                            emit(f)
-                    if loop.feed(chunk.text):
-                        looped = True
+                        verdict = repeats.feed(raw)
+                        for ok in verdict.emit:
+                            take(ok)
+                        for copy in verdict.dropped:
+                            result.raw_findings += 1
+                            result.dropped.append(Dropped.of_raw(unit.path, copy, "loop"))
+                        if verdict.stop:
+                            looped = verdict.stop
+                            break
+                    if looped is None and loop.feed(chunk.text):
+                        looped = "repeated itself"
+                    if looped is not None:
                         break
                 if chunk.done:
                     metrics = chunk.metrics
@@ -317,24 +382,80 @@ class ReviewEngine:
                 close()  # stops generation when we leave early
         if cancel is not None and cancel.is_set():
             raise ReviewCancelled
+        for raw in repeats.finish():
+            take(raw)
         where = f"{unit.path}:{unit.start}-{unit.end}"
         truncated = bool(metrics and metrics.truncated)
         if metrics is not None:
             result.metrics.add(metrics)
-        if looped:
-            result.notes.append(f"{where}: the model repeated itself; stopped reading after {len(found)} finding(s)")
+        cut_off = looped is None and parser.open_object and (truncated or not parser.closed)
+        if cut_off:
+            result.raw_findings += 1
+            result.dropped.append(Dropped(unit.path, None, "", "cut off"))
+        distinct = len({f.fingerprint for f in found})  # counted after de-duplication
+        if looped is not None:
+            result.loops_stopped += 1
+            copies = repeats.repeats
+            result.notes.append(
+                f"{where}: the model {looped}; stopped reading after {distinct} distinct finding(s)"
+                + (f" ({copies} repeated cop{'y' if copies == 1 else 'ies'} dropped)" if copies else "")
+            )
             truncated = True
         elif not text_seen:
             result.notes.append(f"{where}: the model returned an empty reply")
+        elif parser.thinking:
+            result.notes.append(f"{where}: the reply ended inside its <think> draft; nothing kept")
+            truncated = True
         elif truncated or (not parser.closed and parser.buffer.strip()):
             if not parser.found_array:
                 result.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
             else:
                 result.notes.append(
-                    f"{where}: the reply was cut off (num_predict {s.num_predict}); {len(found)} complete finding(s) before the cut were kept"
+                    f"{where}: the reply was cut off (num_predict {s.num_predict}); {distinct} distinct complete finding(s) before the cut were read"
                 )
             truncated = True
+        for f in to_verify:
+            if cancel is not None and cancel.is_set():
+                raise ReviewCancelled
+            checked = self._verify(unit, f, result, cancel)
+            found[found.index(f)] = checked
+            emit(checked)
         return found, truncated
+
+    def _verify(self, unit: Unit, f: Finding, result: ReviewResult, cancel: threading.Event | None) -> Finding:
+        """Ask the model to confirm ``f``; an unconfirmed finding drops to info."""
+        s = self.settings
+        stats = result.verify = result.verify or VerifyStats()
+        stats.asked += 1
+        messages = verify_messages(unit, f.line, f.end_line, f.severity, f.category, f.title, f.explanation)
+        request = ModelRequest(
+            messages=messages, schema=VERIFY_SCHEMA, num_ctx=s.num_ctx, num_predict=VERIFY_NUM_PREDICT,
+            seed=s.seed, timeout=s.timeout, keep_alive=s.keep_alive,
+        )
+        pieces: list[str] = []
+        stream = self.backend.stream_chat(request, cancel)
+        try:
+            for chunk in stream:
+                if cancel is not None and cancel.is_set():
+                    raise ReviewCancelled
+                pieces.append(chunk.text)
+                if chunk.done and chunk.metrics is not None:
+                    stats.metrics.add(chunk.metrics)
+                    result.metrics.add(chunk.metrics)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        data = _loads_object(_after_think("".join(pieces)))
+        confirmed = data.get("confirmed") if data is not None else None
+        if confirmed is True:
+            stats.confirmed += 1
+            return replace(f, extra={**f.extra, "verified": True})
+        if confirmed is False:
+            stats.withdrawn += 1
+            return replace(f, severity="info", extra={**f.extra, "verified": False, "severity_before_verify": f.severity})
+        stats.failed += 1
+        return f
 
     # --- refactor -----------------------------------------------------------------
     def refactor(
@@ -375,7 +496,7 @@ class ReviewEngine:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
-        data = _loads_object("".join(pieces))
+        data = _loads_object(_after_think("".join(pieces)))
         if data is None or not isinstance(data.get("replacement"), str):
             raise ModelError("the model's refactor reply was not the expected JSON; try again or select less code")
         replacement = fnd.strip_numbers(data["replacement"])
@@ -386,6 +507,15 @@ class ReviewEngine:
             decision = FixDecision(None, "the rewrite was empty")
         shown = decision.fix.replacement if decision.fix is not None else replacement
         return RefactorResult(summary, start_line, end_line, shown, decision.fix, metrics, decision.rejected)
+
+
+def _after_think(text: str) -> str:
+    """The final answer of a reply that drafts in ``<think>…</think>`` first."""
+    head = text.lstrip()
+    if head.startswith("<think>"):
+        end = text.find("</think>")
+        return "" if end < 0 else text[end + len("</think>") :]
+    return text
 
 
 def _loads_object(text: str) -> dict | None:

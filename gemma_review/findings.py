@@ -3,6 +3,18 @@
 A finding is kept only if the code it quotes (``existing_code``) is found near the
 lines it claims, inside the unit it was asked about: exact match first, then ignoring
 whitespace, then fuzzy. Otherwise it is dropped, never guessed.
+
+The anchoring policy is strict (README, "How findings are anchored"):
+
+- a quote with an elision (``...``, ``…``) or a placeholder ("rest of the code") is an
+  anchor only where it is literally in the code (whole lines, or a fragment of one line):
+  real code does hold ``...`` (spread, variadics, Ellipsis); never by similarity;
+- fuzzy matching needs a similarity of at least ``FUZZY_RATIO`` over a window of exactly
+  as many lines as the quote, so a multi-line quote never lands on a single line;
+- a one-line fragment needs ``MIN_FRAGMENT_CHARS`` non-blank characters;
+- findings about the prompt's own format (line-number prefixes, ``>`` markers) are dropped.
+
+Every finding that is not kept has a :class:`Dropped` record saying why.
 """
 
 from __future__ import annotations
@@ -31,7 +43,66 @@ _CATEGORY_ALIASES = {
 _PREFIX = re.compile(r"^[> ]?\s*\d+ \| ?")
 _SUPPRESS = re.compile(r"gemma-review:\s*ignore(?:\[([a-z ,]+)\])?", re.IGNORECASE)
 _COMMENT_OPENERS = {"", "#", "//", "/*", "/**", "*", "--", ";", ";;", "<!--", "%", "{/*"}
-FUZZY_RATIO = 0.85
+FUZZY_RATIO = 0.85  # difflib ratio over whitespace-free text; below it a quote is not the code
+MIN_FRAGMENT_CHARS = 4  # "i+=1": shorter fragments ("x", "(") would anchor almost anywhere
+_ELISION = re.compile(
+    r"\.\.\.|\u2026|\[\s*\.\.\.\s*\]"
+    r"|\b(?:rest of (?:the )?(?:code|function|file|body)|(?:existing|original|remaining|other|your) code"
+    r"|code (?:here|omitted))\b",
+    re.IGNORECASE,
+)
+# A finding about how the prompt shows code ("Remove unnecessary line numbers", "the '>' marker").
+_PROMPT_FORMAT = re.compile(
+    r"line[- ]?number(?:s|ing)?\s+(?:prefix|prefixes|marker|markers|column)"
+    r"|\b(?:remove|unnecessary|redundant|extra|delete|strip)\b[^.]*\bline[- ]?numbers?\b"
+    r"|\bline[- ]?numbers?\b[^.]*\b(?:removed|unnecessary|redundant|deleted|stripped)\b"
+    r"|[\'\"`]>[\'\"`]\s*(?:marker|prefix|symbol|character|sign)"
+    r"|\b(?:marker|prefix)\s+[\'\"`]>[\'\"`]",
+    re.IGNORECASE,
+)
+
+# Why a raw finding was not reported; the keys of JSON's "dropped" and of --explain.
+DROP_REASONS = {
+    "unusable": "not a usable finding (no line or title)",
+    "no anchor": "the quoted code is not in the reviewed lines",
+    "elided quote": "the quote elides code (... or a placeholder) and matches nothing exactly",
+    "prompt format": "about the prompt's own format (line numbers, markers), not the code",
+    "below confidence": "confidence below min_confidence",
+    "severity filter": "below min_severity or in a category not asked for",
+    "outside changed lines": "on lines that did not change",
+    "suppressed": "silenced by a gemma-review: ignore comment",
+    "duplicate": "the same problem as a finding already reported",
+    "loop": "a copy written while the model was looping",
+    "cut off": "the reply stopped in the middle of this finding",
+}
+
+
+@dataclass
+class Dropped:
+    """A raw finding the engine did not report, and why (``reason`` is a DROP_REASONS key)."""
+
+    path: str
+    line: int | None
+    title: str
+    reason: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "title": self.title, "reason": self.reason, "detail": self.detail}
+
+    @classmethod
+    def of_raw(cls, path: str, raw: dict[str, Any] | None, reason: str, detail: str = "") -> Dropped:
+        raw = raw or {}
+        try:
+            line: int | None = int(raw.get("line"))  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            line = None
+        title = " ".join(str(raw.get("title") or "").split())[:200]
+        return cls(path, line, title, reason, detail)
+
+    @classmethod
+    def of_finding(cls, f: Finding, reason: str, detail: str = "") -> Dropped:
+        return cls(f.path, f.line, f.title, reason, detail)
 
 
 @dataclass
@@ -153,9 +224,26 @@ def _squash(s: str) -> str:
     return "".join(s.split())
 
 
+def elided(code: str) -> bool:
+    """The quote may stand for code it does not show (``...``, ``…``, "rest of the code").
+
+    Such a quote still anchors where it is literally in the code (a JS spread, a Go
+    variadic), never by similarity.
+    """
+    return _ELISION.search(code) is not None
+
+
+def about_prompt_format(raw_quote: str, title: str, explanation: str) -> bool:
+    """The finding criticises how the prompt printed the code, not the code."""
+    if raw_quote.strip() and not strip_numbers(raw_quote).strip():
+        return True  # the quote is nothing but a "  12 | " prefix
+    return _PROMPT_FORMAT.search(f"{title}\n{explanation}") is not None
+
+
 def anchor(unit: Unit, claimed: int, existing_code: str) -> tuple[int, int] | None:
     """Where in ``unit`` the quoted code really is (start, end lines), nearest ``claimed``."""
     quote = _quote_lines(existing_code)
+    loose = not elided(existing_code)  # an elided quote may only match literally
     lines = [ln.rstrip() for ln in unit.lines]
     if not quote:
         if unit.start <= claimed <= unit.end:
@@ -181,10 +269,14 @@ def anchor(unit: Unit, claimed: int, existing_code: str) -> tuple[int, int] | No
     if k == 1:
         # A fragment of one line ("prev_date = current") anchors the line holding it.
         needle = _squash(quote[0])
+        if len(needle) < MIN_FRAGMENT_CHARS:
+            needle = ""
         hits = [unit.start + i for i, ln in enumerate(lines) if needle and needle in _squash(ln)]
         best = nearest(hits)
         if best is not None:
             return best, best
+    if not loose:
+        return None
     target = "\n".join(_squash(q) for q in quote)
     best_score: tuple[float, int] | None = None
     for p in positions:
@@ -223,21 +315,51 @@ def suppressed(file_lines: list[str], f: Finding) -> bool:
 
 
 def passes(f: Finding, settings: Settings) -> bool:
-    return (
-        f.confidence >= settings.min_confidence
-        and f.at_least(settings.min_severity)
-        and f.category in settings.categories
-    )
+    return filtered_out(f, settings) is None
+
+
+def filtered_out(f: Finding, settings: Settings) -> str | None:
+    """The DROP_REASONS key the settings drop ``f`` for, or None when it passes."""
+    if f.confidence < settings.min_confidence:
+        return "below confidence"
+    if not f.at_least(settings.min_severity) or f.category not in settings.categories:
+        return "severity filter"
+    return None
+
+
+# The engine's severity rule (README "Severity"): how bad a finding may be depends on what
+# it is about. A style remark never blocks a commit; only a bug or a security hole is an error.
+# The limits are the ``severity_limits`` setting, parsed by config.parse_severity_limits.
+
+
+def cap_severity(f: Finding, limits: dict[str, str]) -> Finding:
+    """``f`` with its severity lowered to its category's limit (the original kept in ``extra``)."""
+    import dataclasses
+
+    cap = limits.get(f.category)
+    if cap is None or SEVERITY_RANK[f.severity] <= SEVERITY_RANK[cap]:
+        return f
+    return dataclasses.replace(f, severity=cap, extra={**f.extra, "severity_capped_from": f.severity})
 
 
 def build_finding(unit: Unit, raw: dict[str, Any], file_lines: list[str]) -> Finding | None:
     """Normalize and anchor one model finding; None when it cannot be trusted."""
+    built = judge(unit, raw, file_lines)
+    return built if isinstance(built, Finding) else None
+
+
+def judge(unit: Unit, raw: dict[str, Any], file_lines: list[str]) -> Finding | Dropped:
+    """Normalize and anchor one model finding, or say why it cannot be trusted."""
     data = normalize(raw)
     if data is None:
-        return None
+        return Dropped.of_raw(unit.path, raw, "unusable")
+    raw_quote = raw.get("existing_code") if isinstance(raw.get("existing_code"), str) else ""
+    if about_prompt_format(raw_quote, data["title"], data["explanation"]):
+        return Dropped.of_raw(unit.path, raw, "prompt format")
     span = anchor(unit, data["line"], data["existing_code"])
     if span is None:
-        return None
+        reason = "elided quote" if elided(data["existing_code"]) else "no anchor"
+        return Dropped.of_raw(unit.path, raw, reason)
     start, end = span
     first, last = file_lines[start - 1], file_lines[end - 1]
     column = len(first) - len(first.lstrip()) + 1

@@ -22,6 +22,9 @@ from .errors import InputError
 from .textfile import NotText, decode, file_kind, read_text, split_lines
 
 LineRanges = list[tuple[int, int]]
+# Lines the change deleted, keyed by the new-side line they stood just above
+# (the file's line count + 1 for a deletion at the end).
+RemovedLines = dict[int, list[str]]
 
 
 @dataclass
@@ -32,6 +35,7 @@ class FileChange:
     skip_reason: str | None = None
     abspath: Path | None = None  # where --fix writes; None for index/commit blobs
     status: str = "modified"  # added | modified | renamed
+    removed: RemovedLines = field(default_factory=dict)
 
     @property
     def skipped(self) -> bool:
@@ -51,6 +55,7 @@ class DiffFile:
     changed: LineRanges = field(default_factory=list)
     skip_reason: str | None = None
     status: str = "modified"
+    removed: RemovedLines = field(default_factory=dict)
 
 
 def to_ranges(lines: Iterable[int]) -> LineRanges:
@@ -154,19 +159,28 @@ def parse_diff(diff_text: str) -> list[DiffFile]:
             changed: set[int] = set()
             for hunk in pf:
                 pending_removal = False
+                gone: list[str] = []  # removed lines not yet placed above a new-side line
                 last_target: int | None = None
                 for line in hunk:
+                    if line.is_removed:
+                        pending_removal = True
+                        gone.append(line.value.rstrip("\r\n"))
+                        continue
                     if line.is_added:
                         changed.add(line.target_line_no)
-                    elif line.is_removed:
-                        pending_removal = True
-                        continue
                     if line.target_line_no is not None:
-                        if pending_removal:
+                        if pending_removal and not line.is_added:
                             # A deletion changes the code around it: review where it was.
                             changed.add(line.target_line_no)
+                        if gone:
+                            entry.removed.setdefault(line.target_line_no, []).extend(gone)
+                            gone = []
                         last_target = line.target_line_no
                     pending_removal = False
+                if gone:
+                    # With -U0 a deletion-only hunk's target_start is the line before the deletion.
+                    at = last_target + 1 if last_target is not None else hunk.target_start + 1
+                    entry.removed.setdefault(at, []).extend(gone)
                 if pending_removal:
                     # With -U0 a deletion-only hunk's target_start is the line *before* the
                     # deletion point; the line now at that point is the next one (clamped to
@@ -237,7 +251,16 @@ def _resolve(
             continue
         n_lines = len(split_lines(text))
         changed = to_ranges(min(n, max(n_lines, 1)) for a, b in df.changed for n in range(a, b + 1))
-        out.append(FileChange(df.path, text, changed, abspath=abspath, status=df.status))
+        removed = clamp_removed(df.removed, n_lines)
+        out.append(FileChange(df.path, text, changed, abspath=abspath, status=df.status, removed=removed))
+    return out
+
+
+def clamp_removed(removed: RemovedLines, n_lines: int) -> RemovedLines:
+    """Removed lines keyed within 1..n_lines+1 (a diff may not match the text exactly)."""
+    out: RemovedLines = {}
+    for at, lines in sorted(removed.items()):
+        out.setdefault(min(max(at, 1), n_lines + 1), []).extend(lines)
     return out
 
 
@@ -448,9 +471,12 @@ def from_buffer(path: str, text: str, base_text: str | None, abspath: Path | Non
 
     old, new = split_lines(base_text), split_lines(text)
     changed: set[int] = set()
-    for tag, _i1, _i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+    removed: RemovedLines = {}
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag in ("replace", "delete"):
+            removed.setdefault(j1 + 1, []).extend(old[i1:i2])
         if tag in ("replace", "insert"):
             changed.update(range(j1 + 1, j2 + 1))
         elif tag == "delete" and new:
             changed.add(min(j1 + 1, len(new)))
-    return FileChange(path, text, to_ranges(changed), abspath=abspath)
+    return FileChange(path, text, to_ranges(changed), abspath=abspath, removed=clamp_removed(removed, len(new)))

@@ -61,10 +61,13 @@ FILTER_OPTIONS: tuple[Option, ...] = (
     Option(("--guidelines",), "guidelines", "the repository's review guidelines file"),
 )
 
+# The verification pass (review and bench).
+VERIFY = Option(("--verify",), "verify", "ask the model to confirm findings at or above --fail-on", switch=True)
+
 # Option values that are settings of the same name.
 OVERRIDE_FLAGS: tuple[str, ...] = (
     "model", "host", "backend", "model_file", "allow_remote", "timeout", "num_ctx", "num_predict",
-    "fail_on", "min_confidence", "min_severity", "categories", "guidelines",
+    "fail_on", "min_confidence", "min_severity", "categories", "guidelines", "verify",
 )
 assert set(OVERRIDE_FLAGS) <= set(setting_names())
 

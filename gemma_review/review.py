@@ -39,6 +39,7 @@ class Output:
     fix: bool = False  # apply validated fixes
     show_fixes: bool = False  # print fixes as a unified diff
     quiet: bool = False
+    explain: bool = False  # list every dropped finding and why (stderr)
 
 
 def expand_paths(paths: Sequence[Path]) -> list[Path]:
@@ -147,6 +148,10 @@ def run(
             raise InputError(f"cannot write {output.path}: {exc.strerror}") from None
     else:
         out_stream.write(report)
+    if output.explain:
+        from .report.text import write_explain
+
+        write_explain(result)
     if not quiet:
         write_notes(result)
         for path, reason in result.skipped:

@@ -15,6 +15,7 @@ from .languages import DEFINITIONS, language_of, parse
 from .textfile import split_lines
 
 CONTEXT_LINES = 6  # around a change that is not inside any definition
+MAX_REMOVED_LINES = 30  # deleted lines shown per deletion point; the rest are counted, not shown
 _TOP_LEVEL_ONLY = {"lexical_declaration", "variable_declaration", "export_statement"}
 
 
@@ -27,6 +28,9 @@ class Unit:
     lines: tuple[str, ...]
     changed: frozenset[int]  # absolute line numbers inside [start, end]
     whole_file: bool = False
+    # Deleted lines shown at their place: (new-side line they stood above, the lines, how
+    # many more were cut for the budget). Diff mode only.
+    removed: tuple[tuple[int, tuple[str, ...], int], ...] = ()
 
     @property
     def text(self) -> str:
@@ -111,8 +115,21 @@ def build_units(
         return []
     lang = language_of(change.path)
 
+    removed = {} if whole else getattr(change, "removed", None) or {}
+
+    def removed_in(a: int, b: int) -> tuple[tuple[int, tuple[str, ...], int], ...]:
+        """Deletion points a unit over lines a..b shows (the end of the file belongs to the last unit)."""
+        last = b + 1 if b == n else b
+        return tuple(
+            (at, tuple(gone[:MAX_REMOVED_LINES]), max(0, len(gone) - MAX_REMOVED_LINES))
+            for at, gone in sorted(removed.items()) if a <= at <= last and gone
+        )
+
     def numbered_cost(a: int, b: int) -> int:
-        return estimate("\n".join(lines[a - 1 : b])) + 3 * (b - a + 1)  # line-number prefixes
+        cost = estimate("\n".join(lines[a - 1 : b])) + 3 * (b - a + 1)  # line-number prefixes
+        for _at, gone, cut in removed_in(a, b) if removed else ():
+            cost += estimate("\n".join(gone)) + 3 * len(gone) + (8 if cut else 0)
+        return cost
 
     if whole and n <= max_lines and numbered_cost(1, n) <= max_tokens:
         spans_by_unit = [(1, n, changed)]
@@ -151,5 +168,7 @@ def build_units(
         for s, e in windows:
             inside = frozenset(c for c in ch if s <= c <= e)
             if inside and any(ln.strip() for ln in lines[s - 1 : e]):  # blank lines: nothing to review
-                units.append(Unit(change.path, lang, s, e, tuple(lines[s - 1 : e]), inside, whole))
+                units.append(
+                    Unit(change.path, lang, s, e, tuple(lines[s - 1 : e]), inside, whole, removed_in(s, e) if removed else ())
+                )
     return units

@@ -133,7 +133,7 @@ def changes_between(
             out.append(FileChange(df.path, skip_reason="not staged (intent to add)", status=df.status))
         else:
             to_read[df.path] = entry.new_sha if entry is not None else f"{blob_prefix}{df.path}"
-            out.append(FileChange(df.path, changed=df.changed, status=df.status))
+            out.append(FileChange(df.path, changed=df.changed, status=df.status, removed=df.removed))
     blobs = _read_blobs(root, list(dict.fromkeys(to_read.values())))
     for change in out:
         if change.path not in to_read:

@@ -359,6 +359,12 @@ class GemmaLanguageServer(LanguageServer):
             self.log(notice)
         for note in result.notes:
             self.log(note, types.MessageType.Warning)
+        if result.dropped or result.raw_findings:
+            from gemma_review.report.text import explain_lines
+
+            # The lowest level (Log: "debug" in VS Code's output channel): what was dropped and why.
+            for line in explain_lines(result):
+                self.log(line, types.MessageType.Log)
         for path, reason in result.skipped:
             if reason != "no reviewable lines":
                 self.log(f"skipped {path}: {reason}")

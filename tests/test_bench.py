@@ -86,6 +86,20 @@ def test_oracle_scores_perfectly_and_a_bad_model_differs(capsys: pytest.CaptureF
     assert (bad["false_positives"], bad["false_positives_clean"]) == (N_FILES, N_CLEAN)
     assert (bad["fixes_valid"], bad["fixes_suggested"]) == (0, 0)
     assert bad["gpu_memory_bytes"] == 1_200_000_000
+    # Quality figures: precision, clean files flagged, raw vs kept, per category/severity/confidence.
+    assert (good["precision"], good["clean_files_flagged"]) == (1.0, 0)
+    assert good["raw_findings"] == good["kept_findings"] == N_LABELLED and good["dropped"] == {}
+    assert good["by_category"]["bug"]["recall"] == 1.0 and "style" not in good["by_category"]
+    assert sum(b["findings"] for b in good["by_confidence"]) == N_LABELLED
+    assert (bad["precision"], bad["clean_files_flagged"]) == (0.0, N_CLEAN)
+    assert bad["by_category"]["style"] == {
+        "labelled": 0, "found": 0, "recall": None, "findings": N_FILES, "matched": 0, "precision": 0.0,
+        "false_positives": N_FILES, "clean_files_flagged": N_CLEAN, "clean_files": N_CLEAN}
+    # The severity limit (style is at most info) applies in bench as in a review.
+    assert bad["by_severity"] == {"info": {"findings": N_FILES, "matched": 0, "precision": 0.0},
+                                  "warning": {"findings": 0, "matched": 0, "precision": None},
+                                  "error": {"findings": 0, "matched": 0, "precision": None}}
+    assert [b["findings"] for b in bad["by_confidence"]] == [0, 0, 0, 0, 0, N_FILES]  # all at 0.9
     assert err.splitlines()[0] == f"bench: gemma4:e4b: loading, then reviewing {N_FILES} samples"
     assert re.fullmatch(r"bench: gemma4:e4b: \d+ samples, \d+ requests in \d+\.\d s", err.splitlines()[1])
 
@@ -96,14 +110,15 @@ def test_markdown_table_and_default_model(capsys: pytest.CaptureFixture[str], fa
     lines = out.splitlines()
     assert [c.strip() for c in lines[0].strip("|").split("|")] == [
         "model", "decode tok/s", "prefill tok/s", "first finding", "GPU memory",
-        "bugs found", "false positives", "valid fixes", "wall time"]
-    assert re.fullmatch(r"\|(-+\|){9}", lines[1])
+        "bugs found", "precision", "false positives", "clean files flagged", "raw / kept", "valid fixes", "wall time"]
+    assert re.fullmatch(r"\|(-+\|){12}", lines[1])
     cells = [c.strip() for c in lines[2].strip("|").split("|")]
     assert cells[0] == "gemma4:e4b"  # the configured model when --models is not given
     assert re.fullmatch(r"\d+\.\d", cells[1]) and re.fullmatch(r"\d+\.\d", cells[2])
     assert re.fullmatch(r"\d+\.\d\d s", cells[3]) and cells[4] == "2.2 GiB"
-    assert cells[5:8] == [f"{N_LABELLED}/{N_LABELLED} (100%)", "0", f"{N_FIXES}/{N_FIXES}"]
-    assert re.fullmatch(r"\d+\.\d s", cells[8])
+    assert cells[5:11] == [f"{N_LABELLED}/{N_LABELLED} (100%)", f"{N_LABELLED}/{N_LABELLED} (100%)", "0",
+                           f"0/{N_CLEAN}", f"{N_LABELLED} / {N_LABELLED}", f"{N_FIXES}/{N_FIXES}"]
+    assert re.fullmatch(r"\d+\.\d s", cells[11])
     assert lines[3] == "" and lines[4].startswith(f"{N_FILES} samples ({N_CLEAN} clean), {N_LABELLED} labelled findings")
 
 
@@ -225,7 +240,7 @@ def test_markdown_for_missing_figures() -> None:
     row = Row("m", "embedded", Score(labelled=0), 65.04, 130.0, None, None, None, 2.5, 2.0, 1.0, 10, 5, 1, 0)
     out = render_markdown([row], [Sample("c.py", Path("c.py"), True, [])])
     cells = [c.strip() for c in out.splitlines()[2].strip("|").split("|")]
-    assert cells == ["m", "65.0", "130.0", "none", "n/a", "n/a", "0", "0/0", "2.5 s"]
+    assert cells == ["m", "65.0", "130.0", "none", "n/a", "n/a", "n/a", "0", "0/0", "0 / 0", "0/0", "2.5 s"]
 
 
 # ---------------------------------------------------------------------------- real model
@@ -246,3 +261,52 @@ def test_bench_on_the_real_model(capsys: pytest.CaptureFixture[str], smoke_gguf:
     assert row["time_to_first_token"] is not None and row["model_seconds"] <= row["wall_seconds"]
     assert row["gpu_memory_bytes"] is None and row["load_seconds"] is not None
     assert row["bugs_found"] in (0, 1) and row["false_positives"] <= row["findings"]
+
+
+def test_confidence_floor_is_applied_when_scoring_and_buckets_show_all(
+    capsys: pytest.CaptureFixture[str], fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("min_confidence = 0.6\n")
+    oracle = fake_ollama.oracle
+
+    def unsure(body: dict) -> Reply:
+        reply = oracle(body)
+        doc = json.loads(reply.text if isinstance(reply, Reply) else reply)
+        for f in doc["findings"]:
+            f["confidence"] = 0.55
+        return Reply(text=json.dumps(doc))
+
+    fake_ollama.set_reply(unsure)
+    code, out, err = bench(capsys, "--host", fake_ollama.url, "--format", "json", "--config", str(config),
+                           "--only", "streak.py,tags.py,slugify.py")
+    assert code == 0, err
+    (row,) = json.loads(out)["models"]
+    assert row["bugs_found"] == 0 and row["kept_findings"] == 0
+    assert row["dropped"] == {"below confidence": 2} and row["raw_findings"] == 2
+    bucket = next(b for b in row["by_confidence"] if b["from"] == 0.5)
+    assert (bucket["findings"], bucket["matched"], bucket["precision"]) == (2, 2, 1.0)
+
+
+def test_only_names_unknown_sample(capsys: pytest.CaptureFixture[str], fake_ollama: FakeOllama) -> None:
+    code, out, err = bench(capsys, "--host", fake_ollama.url, "--only", "nope.py")
+    assert code == 2 and "--only names nope.py" in err and err.count("\n") == 1
+
+
+def test_verify_with_and_without(capsys: pytest.CaptureFixture[str], fake_ollama: FakeOllama) -> None:
+    oracle = fake_ollama.oracle
+
+    def respond(body: dict) -> Reply | str:
+        if body["messages"][0]["content"].startswith("You check one finding"):
+            return json.dumps({"confirmed": "streak" in body["messages"][1]["content"], "reason": "r"})
+        return oracle(body)
+
+    fake_ollama.set_reply(respond)
+    code, out, err = bench(capsys, "--host", fake_ollama.url, "--format", "json", "--verify",
+                           "--only", "streak.py,tags.py")
+    assert code == 0, err
+    (row,) = json.loads(out)["models"]
+    v = row["verify"]
+    assert (v["asked"], v["confirmed"], v["withdrawn"]) == (2, 1, 1)
+    assert v["without"]["recall"] == 1.0 and v["with"]["recall"] == 0.5
+    assert v["prompt_tokens"] > 0 and v["output_tokens"] > 0

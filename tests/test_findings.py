@@ -308,3 +308,97 @@ def test_moved_shifts_lines_and_fix() -> None:
 def test_at_least() -> None:
     assert finding(severity="error").at_least("warning")
     assert not finding(severity="info").at_least("warning")
+
+
+# --- strict anchoring policy ------------------------------------------------------------
+
+from gemma_review.findings import FUZZY_RATIO, Dropped, about_prompt_format, cap_severity, elided, judge  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "for current in sorted(dates): ...",
+        "    for current in sorted(dates):\n        ...\n    return streak",
+        "if prev_date and (current - prev_date).days == 1: …",
+        "def calculate_streak(dates):\n    # rest of the code",
+        "def calculate_streak(dates): { ... }",
+        "streak = 0 [...]",
+    ],
+)
+def test_an_elided_quote_is_not_an_anchor(quote: str) -> None:
+    assert anchor(UNIT, 13, quote) is None
+    dropped = judge(UNIT, raw(existing_code=quote), FILE)
+    assert isinstance(dropped, Dropped) and dropped.reason == "elided quote"
+
+
+def test_an_elision_that_is_real_code_still_anchors() -> None:
+    lines = ("function f(...args) {", "  return g(...args);", "}")
+    unit = Unit("f.js", "javascript", 1, 3, lines, frozenset({2}))
+    assert anchor(unit, 2, "  return g(...args);") == (2, 2)  # exact
+    assert anchor(unit, 2, "return g(...args)") == (2, 2)  # a fragment, literally in the code
+    assert anchor(unit, 1, "function f(...args) { ... }") is None  # the same marker as an elision
+    assert anchor(unit, 2, "  return g(...argz);") is None  # close, but elided quotes never match by similarity
+    assert elided("return g(...)") and not elided("return g(args)")
+
+
+def test_fuzzy_matching_has_a_floor_and_never_squeezes_lines() -> None:
+    assert FUZZY_RATIO == 0.85
+    # Two lines quoted: a window of two lines or nothing, never the one line that is similar.
+    unit = Unit("s.py", "python", 1, 3, ("a = compute_total(items)", "", "return a"), frozenset({1}))
+    assert anchor(unit, 1, "a = compute_total(items)\nprint(a, file=sys.stderr)") is None
+    assert anchor(unit, 1, "a = compute_totals(items)") == (1, 1)  # close enough (ratio above the floor)
+    assert anchor(unit, 1, "b = summarise(things)") is None  # below the floor
+
+
+def test_tiny_fragments_do_not_anchor() -> None:
+    assert anchor(UNIT, 14, "(") is None
+    assert anchor(UNIT, 14, "if") is None
+    assert anchor(UNIT, 15, "streak += 1") == (15, 15)
+
+
+@pytest.mark.parametrize(
+    "quote, title, expected",
+    [
+        ("   14 | " + IF_LINE, "Remove unnecessary line numbers", True),
+        ("", "Remove the line number prefixes", True),
+        ("", "Line numbers should be removed from the code", True),
+        ("", "Delete the redundant line numbers", True),
+        ("", "Drop the '>' marker", True),
+        ("", "The > prefix is not valid Python", False),
+        ("  12 |", "Anything", True),  # the quote is nothing but the prompt's prefix
+        (IF_LINE, "Off-by-one in the line number calculation", False),  # about the code's own line numbers
+        (IF_LINE, "Deduplicate dates before counting", False),
+    ],
+)
+def test_findings_about_the_prompt_format(quote: str, title: str, expected: bool) -> None:
+    assert about_prompt_format(quote, title, "") is expected
+
+
+def test_prompt_format_findings_are_dropped_with_their_reason() -> None:
+    dropped = judge(UNIT, raw(existing_code="   14 | " + IF_LINE, title="Remove unnecessary line numbers"), FILE)
+    assert isinstance(dropped, Dropped) and dropped.reason == "prompt format" and dropped.line == 14
+
+
+def test_judge_reasons() -> None:
+    assert judge(UNIT, raw(line="?"), FILE).reason == "unusable"  # type: ignore[union-attr]
+    assert judge(UNIT, raw(existing_code="totally unrelated = 1"), FILE).reason == "no anchor"  # type: ignore[union-attr]
+    assert isinstance(judge(UNIT, raw(), FILE), Finding)
+
+
+@pytest.mark.parametrize(
+    "category, severity, limits, expected",
+    [
+        ("style", "error", {"style": "info"}, "info"),
+        ("style", "info", {"style": "info"}, "info"),
+        ("maintainability", "error", {"maintainability": "warning"}, "warning"),
+        ("maintainability", "info", {"maintainability": "warning"}, "info"),  # never raised
+        ("bug", "error", {"style": "info", "maintainability": "warning"}, "error"),
+        ("style", "error", {}, "error"),
+    ],
+)
+def test_cap_severity(category: str, severity: str, limits: dict, expected: str) -> None:
+    f = finding(category=category, severity=severity)
+    capped = cap_severity(f, limits)
+    assert capped.severity == expected
+    assert capped.extra.get("severity_capped_from") == (severity if expected != severity else None)

@@ -463,3 +463,49 @@ def test_from_buffer_without_base_is_whole_file() -> None:
 def test_to_ranges() -> None:
     assert to_ranges([5, 1, 2, 3, 9, 10, 2]) == [(1, 3), (5, 5), (9, 10)]
     assert to_ranges([]) == []
+
+
+# --- removed lines --------------------------------------------------------------------
+
+from gemma_review.intake import parse_diff  # noqa: E402
+
+REMOVAL_DIFF = """\
+diff --git a/m.py b/m.py
+--- a/m.py
++++ b/m.py
+@@ -1,5 +1,5 @@
+ def put(self, item):
+     self.lock.acquire()
+     self.items.append(item)
+-    self.lock.release()
++    log(item)
+     return True
+@@ -10,2 +9,0 @@
+-tail_one()
+-tail_two()
+"""
+
+
+def test_diff_keeps_removed_lines_where_they_were() -> None:
+    (df,) = parse_diff(REMOVAL_DIFF)
+    # -U0 deletion-only hunk: "+9,0" is the line before the deletion, so it stood above line 10.
+    assert df.removed == {4: ["    self.lock.release()"], 10: ["tail_one()", "tail_two()"]}
+    assert (4, 4) in df.changed
+
+
+@pytest.mark.parametrize("context", [0, 3])
+def test_git_diff_removed_lines_with_and_without_context(tmp_path: Path, context: int) -> None:
+    old = "a = 1\nguard()\nb = 2\nc = 3\nlast()\n"
+    new = "a = 1\nb = 2\nc = 3\n"
+    (tmp_path / "old.py").write_text(old)
+    (tmp_path / "new.py").write_text(new)
+    out = subprocess.run(
+        ["git", "diff", "--no-index", f"-U{context}", "old.py", "new.py"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout
+    (df,) = parse_diff(out)
+    assert df.removed == {2: ["guard()"], 4: ["last()"]}
+
+
+def test_buffer_removed_lines() -> None:
+    change = from_buffer("m.py", "a\nx\nc\n", "a\nb\nc\nd\n")
+    assert change.removed == {2: ["b"], 4: ["d"]}  # replaced b (above the new x), deleted d at the end

@@ -331,7 +331,7 @@ async def test_refactor_runs_the_model_only_when_resolved(profile: str, fake_oll
     replacement = {"value": 'for current in sorted({event["date"] for event in events}):\n    current = current'}
 
     def respond(body: dict[str, Any]) -> Reply:
-        if "replacement" in json.dumps(body.get("format")):
+        if "replacement" in ((body.get("format") or {}).get("properties") or {}):  # the refactor schema
             asked.append(body["messages"][-1]["content"])
             return Reply(text=json.dumps({"summary": "Iterate over distinct dates.", "replacement": replacement["value"]}))
         return fake_ollama.oracle(body)
@@ -684,3 +684,25 @@ def test_bad_tcp_address_is_one_line_usage_error() -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["gemma-review: error: --tcp expects HOST:PORT (e.g. 127.0.0.1:2087), got 'localhost'"]
 
+
+
+@pytest.mark.parametrize("profile", PROFILES[:1])
+async def test_dropped_findings_are_logged_at_the_log_level(profile: str, fake_ollama: FakeOllama, streak: Path) -> None:
+    oracle = fake_ollama.oracle
+
+    def with_junk(body: dict[str, Any]) -> Reply:
+        reply = oracle(body)
+        doc = json.loads(reply.text if isinstance(reply, Reply) else reply)
+        junk = dict(doc["findings"][0], title="Unsure remark", confidence=0.1, category="maintainability")
+        doc["findings"].append(junk)
+        return Reply(text=json.dumps(doc))
+
+    fake_ollama.set_reply(with_junk)
+    async with session(profile, streak.parent, ollama(fake_ollama)) as client:
+        uri = opened(client, streak, STREAK)
+        await until(lambda: [p for p in published(client, uri) if p.diagnostics], "diagnostics")
+        await until(lambda: logs(client, r"^dropped: "), "the drop log")
+        (line,) = [m for m in client.log_messages if m.message.startswith("dropped: ")]
+        assert line.type == types.MessageType.Log
+        assert "'Unsure remark': below confidence" in line.message
+        assert logs(client, r"^explain: 2 raw finding\(s\) from the model, 1 reported, 1 dropped")

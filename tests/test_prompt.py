@@ -12,13 +12,23 @@ from gemma_review.errors import ConfigError
 from gemma_review.prompt import (
     FINDING_SCHEMA,
     MAX_GUIDELINE_CHARS,
+    PROMPT_VERSION,
     REFACTOR_SCHEMA,
+    REFACTOR_SYSTEM_PROMPT,
     REVIEW_SCHEMA,
     SYSTEM_PROMPT,
+    VERIFY_SCHEMA,
+    VERIFY_SYSTEM_PROMPT,
+    field_rules,
     load_guidelines,
     number_lines,
+    prompt_version,
     refactor_messages,
+    removed_line,
     review_messages,
+    unit_prompt_lines,
+    verify_messages,
+    without_descriptions,
 )
 from gemma_review.units import Unit
 
@@ -86,9 +96,128 @@ def test_guidelines_are_included_before_the_code() -> None:
 
 def test_system_prompt_says_empty_is_fine_and_embeds_the_schema() -> None:
     assert '{"findings": []}' in SYSTEM_PROMPT
-    assert json.dumps(REVIEW_SCHEMA, separators=(",", ":")) in SYSTEM_PROMPT
+    # The shape once (no descriptions: those are the field rules below it).
+    assert json.dumps(without_descriptions(REVIEW_SCHEMA), separators=(",", ":")) in SYSTEM_PROMPT
+    assert '"description"' not in SYSTEM_PROMPT
     for field in FINDING_SCHEMA["required"]:
         assert field in SYSTEM_PROMPT
+
+
+def test_every_property_describes_itself_and_the_rules_are_the_descriptions() -> None:
+    for schema in (FINDING_SCHEMA, REFACTOR_SCHEMA, VERIFY_SCHEMA):
+        for name, spec in schema["properties"].items():
+            assert spec["description"].strip(), name
+    rules = SYSTEM_PROMPT.split("Field rules:\n", 1)[1]
+    assert rules == field_rules(FINDING_SCHEMA)
+    assert rules.splitlines() == [f"- {n}: {p['description']}." for n, p in FINDING_SCHEMA["properties"].items()]
+    assert field_rules(REFACTOR_SCHEMA) in REFACTOR_SYSTEM_PROMPT
+    # The schema the server constrains the reply with carries the same descriptions.
+    assert REVIEW_SCHEMA["properties"]["findings"]["items"] is FINDING_SCHEMA
+
+
+def test_severity_enum_is_mildest_first_and_each_level_says_when() -> None:
+    sev = FINDING_SCHEMA["properties"]["severity"]
+    assert sev["enum"] == ["info", "warning", "error"]
+    text = sev["description"]
+    assert text.index('"info"') < text.index('"warning"') < text.index('"error"')
+    assert "style" in text and "bug or security" in text
+
+
+def _sample_texts() -> list[str]:
+    """Every title, explanation and code text in samples/labels.toml."""
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).resolve().parent.parent / "samples" / "labels.toml").read_text())
+    out = []
+    for sample in data["samples"]:
+        for f in sample.get("findings", []):
+            out += [f.get("title", ""), f.get("explanation", ""), f.get("existing_code", ""), f.get("suggested_code", "")]
+    return [t for t in out if t.strip()]
+
+
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9_]+", text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+@pytest.mark.parametrize("prompt", ["review", "refactor", "verify"])
+def test_no_sample_text_in_any_prompt(prompt: str) -> None:
+    text = {"review": SYSTEM_PROMPT, "refactor": REFACTOR_SYSTEM_PROMPT, "verify": VERIFY_SYSTEM_PROMPT}[prompt]
+    text += json.dumps([REVIEW_SCHEMA, REFACTOR_SCHEMA, VERIFY_SCHEMA])
+    assert "Deduplicate dates" not in text
+    mine = _ngrams(text, 4)
+    for sample_text in _sample_texts():
+        shared = mine & _ngrams(sample_text, 4)
+        assert not shared, (sample_text, shared)
+
+
+def test_prompt_version_is_a_hash_of_the_prompt_and_schema() -> None:
+    import copy
+
+    assert re.fullmatch(r"[0-9a-f]{16}", PROMPT_VERSION)
+    parts = [SYSTEM_PROMPT, REVIEW_SCHEMA, VERIFY_SYSTEM_PROMPT, VERIFY_SCHEMA,
+             number_lines(7, ["x"], {7}), removed_line("x")]
+    assert prompt_version(*parts) == PROMPT_VERSION
+    # A changed description (the schema the server sees) or instruction is a new version.
+    changed = copy.deepcopy(REVIEW_SCHEMA)
+    changed["properties"]["findings"]["items"]["properties"]["title"]["description"] = "another rule"
+    assert prompt_version(parts[0], changed, *parts[2:]) != PROMPT_VERSION
+    assert prompt_version(parts[0] + " ", *parts[1:]) != PROMPT_VERSION
+
+
+def test_cache_key_follows_the_prompt_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gemma_review.engine as engine_module
+    from gemma_review.config import Settings
+
+    engine = engine_module.ReviewEngine(Settings(), backend=_NamedBackend(), use_cache=False)
+    before = engine._cache_key(REMOVED_UNIT)
+    monkeypatch.setattr(engine_module, "PROMPT_VERSION", "0" * 16)
+    assert engine._cache_key(REMOVED_UNIT) != before
+
+
+class _NamedBackend:
+    name, model = "fake", "m"
+
+    def close(self) -> None:
+        pass
+
+
+REMOVED_UNIT = Unit(
+    "src/lock.py", "python", 10, 13,
+    ("def put(self, item):", "    self.lock.acquire()", "    self.items.append(item)", "    return True"),
+    frozenset({13}),
+    removed=((13, ("    self.lock.release()",), 0), (14, ("    # end",), 3)),
+)
+
+
+def test_removed_lines_are_shown_at_their_place_marked_and_unnumbered() -> None:
+    lines = unit_prompt_lines(REMOVED_UNIT)
+    assert lines == [
+        "    10 | def put(self, item):",
+        "    11 |     self.lock.acquire()",
+        "    12 |     self.items.append(item)",
+        "-      |     self.lock.release()",
+        ">   13 |     return True",
+        "-      |     # end",
+        "-      | (3 more removed lines not shown)",
+    ]
+    assert all(LINE.match(ln) is None for ln in lines if ln.startswith("-"))  # no number to anchor to
+    user = review_messages(REMOVED_UNIT)[1]["content"]
+    assert user.endswith("\n".join(lines))
+    # The instructions explain both marks.
+    assert '">"' in SYSTEM_PROMPT and '"-" and no number' in SYSTEM_PROMPT
+
+
+def test_without_removed_lines_the_code_is_plainly_numbered() -> None:
+    assert unit_prompt_lines(UNIT_A) == number_lines(UNIT_A.start, UNIT_A.lines, UNIT_A.changed).split("\n")
+
+
+def test_verify_messages_show_the_finding_and_the_code() -> None:
+    messages = verify_messages(REMOVED_UNIT, 13, 13, "error", "bug", "Release the lock", "It stays held.")
+    assert messages[0]["content"] == VERIFY_SYSTEM_PROMPT
+    user = messages[1]["content"]
+    assert "lines 13-13 (error, bug): Release the lock" in user and "It stays held." in user
+    assert user.endswith("\n".join(unit_prompt_lines(REMOVED_UNIT)))
 
 
 def test_schema_is_the_design_contract() -> None:

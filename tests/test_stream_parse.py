@@ -171,3 +171,98 @@ def test_loop_detected(text: str) -> None:
 def test_normal_json_is_not_a_loop(text: str) -> None:
     assert not detect(text)
     assert not detect(text, size=1)
+
+
+# --- <think> drafts ---------------------------------------------------------------------
+
+THINK_CASES = {
+    "draft then answer": ("<think>I could say " + json.dumps({"findings": [F2]}) + "</think>\n" + OBJ, [F1, F2, F3]),
+    "leading blank": ("\n  <think>x</think>" + json.dumps({"findings": [F2]}), [F2]),
+    "empty draft": ("<think></think>" + json.dumps([F1]), [F1]),
+    "no draft": (OBJ, [F1, F2, F3]),
+    "a later think tag is just text": (json.dumps({"findings": [F1]}) + "<think>" + json.dumps({"findings": [F2]}), [F1]),
+}
+
+
+@pytest.mark.parametrize("name", list(THINK_CASES))
+@pytest.mark.parametrize("mode", ["whole", "chars", "random"])
+def test_think_draft_is_skipped(name: str, mode: str) -> None:
+    text, expected = THINK_CASES[name]
+    found, stream = parse(text, mode)
+    assert found == expected
+    assert not stream.thinking
+
+
+def test_unclosed_think_yields_nothing_and_says_so() -> None:
+    found, stream = parse("<think>" + OBJ, "random")
+    assert found == [] and stream.thinking
+
+
+def test_open_object_marks_a_cut_finding() -> None:
+    _, stream = parse(OBJ[:-30], "chars")
+    assert stream.open_object
+    _, stream = parse(OBJ, "chars")
+    assert not stream.open_object
+
+
+# --- structural loops --------------------------------------------------------------------
+
+from gemma_review.stream_parse import FindingLoop  # noqa: E402
+
+
+def counting(n: int, **over: object) -> dict:
+    base = {"line": n, "title": "Missing import statement", "explanation": "Add the import.",
+            "existing_code": f"x{n} = {n}", "category": "style"}
+    base.update(over)
+    return base
+
+
+def run_loop(items: list[dict], run: int = 3) -> tuple[list[dict], list[dict], str | None, FindingLoop]:
+    guard = FindingLoop(run=run)
+    shown: list[dict] = []
+    dropped: list[dict] = []
+    for item in items:
+        verdict = guard.feed(item)
+        shown += verdict.emit
+        dropped += verdict.dropped
+        if verdict.stop:
+            return shown, dropped, verdict.stop, guard
+    return shown + guard.finish(), dropped, None, guard
+
+
+def test_exact_repeat_stops_at_once() -> None:
+    a, b = counting(1, title="A"), counting(5, title="B", existing_code="y = 2")
+    shown, dropped, stop, guard = run_loop([a, b, dict(a, line=9), counting(7, title="C")])
+    assert shown == [a, b] and dropped == [dict(a, line=9)] and stop == "repeated a finding"
+    assert guard.repeats == 1
+
+
+def test_counting_template_is_held_then_dropped() -> None:
+    shown, dropped, stop, guard = run_loop([counting(n) for n in range(1, 10)])
+    assert shown == [counting(1)] and dropped == [counting(2), counting(3)]
+    assert stop == "repeated a finding with only its numbers changed" and guard.repeats == 2
+
+
+def test_two_alike_then_something_else_are_all_shown() -> None:
+    items = [counting(1), counting(2), counting(7, title="Other", explanation="Different.")]
+    shown, dropped, stop, _ = run_loop(items)
+    assert shown == items and dropped == [] and stop is None
+
+
+def test_a_held_finding_is_released_when_the_reply_ends() -> None:
+    shown, dropped, stop, _ = run_loop([counting(1), counting(2)])
+    assert shown == [counting(1), counting(2)] and stop is None
+
+
+def test_same_words_far_apart_are_not_a_run() -> None:
+    # One real problem in three places: same title, different code, lines not consecutive.
+    items = [counting(n, existing_code=f"query{n}(sql % user)") for n in (3, 10, 20)]
+    items = [dict(i, existing_code=c) for i, c in zip(items, ["run(a % b)", "cursor.go(q + x)", "db.exec(f'{v}')"])]
+    shown, dropped, stop, _ = run_loop(items)
+    assert shown == items and stop is None
+
+
+def test_numbers_only_difference_anywhere_is_a_run() -> None:
+    items = [counting(n * 10, existing_code=f"timeout = {n}", suggested_code=f"timeout = {n + 1}") for n in range(1, 5)]
+    shown, dropped, stop, _ = run_loop(items)
+    assert shown == items[:1] and dropped == items[1:3] and stop is not None

@@ -276,3 +276,36 @@ def test_unit_text_and_line() -> None:
     u = Unit("a.py", "python", 10, 12, ("a", "b", "c"), frozenset({11}))
     assert u.text == "a\nb\nc"
     assert u.line(11) == "b"
+
+
+# --- removed lines -------------------------------------------------------------------
+
+def test_units_carry_the_removed_lines_inside_them() -> None:
+    text = "def a():\n    x = 1\n    return x\n\n\ndef b():\n    return 2\n"
+    change = FileChange("m.py", text, [(2, 2), (7, 7)], removed={2: ["    check()"], 8: ["    gone()"]})
+    units = build_units(change, 200, 4000, estimate_tokens)
+    by_start = {u.start: u for u in units}
+    assert by_start[1].removed == ((2, ("    check()",), 0),)
+    assert by_start[6].removed == ((8, ("    gone()",), 0),)  # end of file: the last unit shows it
+
+
+def test_removed_lines_are_capped_and_counted_against_the_budget() -> None:
+    from gemma_review.units import MAX_REMOVED_LINES
+
+    text = "def a():\n    return 1\n"
+    gone = [f"    old_{i}()" for i in range(MAX_REMOVED_LINES + 5)]
+    change = FileChange("m.py", text, [(2, 2)], removed={2: gone})
+    (unit,) = build_units(change, 200, 4000, estimate_tokens)
+    assert unit.removed == ((2, tuple(gone[:MAX_REMOVED_LINES]), 5),)
+    plain = FileChange("m.py", text, [(2, 2)])
+    # A budget that fits the code alone but not the removed lines too: the unit shrinks.
+    small = build_units(plain, 200, 30, estimate_tokens)
+    assert small and all(u.removed == () for u in small)
+    squeezed = build_units(change, 200, 30, estimate_tokens)
+    assert all(sum(len(g) for _, g, _ in u.removed) == 0 or u.end - u.start < 1 for u in squeezed)
+
+
+def test_whole_file_units_have_no_removed_lines() -> None:
+    change = FileChange("m.py", "x = 1\n", None, removed={1: ["y = 2"]})
+    (unit,) = build_units(change, 200, 4000, estimate_tokens)
+    assert unit.removed == ()

@@ -52,6 +52,7 @@ def render(result: ReviewResult, **_: object) -> str:
         ],
         "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
         "notes": result.notes,
+        "dropped": result.dropped_counts(),
         "summary": {
             "findings": len(result.findings),
             **counts,
@@ -60,7 +61,11 @@ def render(result: ReviewResult, **_: object) -> str:
             "cached_units": result.cached_units,
             "cancelled": result.cancelled,
             "wall_seconds": round(result.wall_seconds, 3),
+            "raw_findings": result.raw_findings,
+            "loops_stopped": result.loops_stopped,
         },
         "metrics": result.metrics.to_dict(),
     }
+    if result.verify is not None:
+        doc["verify"] = result.verify.to_dict()
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -130,3 +130,47 @@ def write_notes(result: ReviewResult, stream: TextIO | None = None) -> None:
     stream = sys.stderr if stream is None else stream
     for note in result.notes:
         stream.write(f"gemma-review: note: {' '.join(safe(note).split())}\n")
+
+
+def _plain(text: str) -> str:
+    """Model text on one terminal line: control characters (escapes, newlines) shown as spaces."""
+    return " ".join(safe(text).split())
+
+
+def explain_lines(result: ReviewResult) -> list[str]:
+    """``--explain``: every raw finding the engine did not report, and why."""
+    from ..findings import DROP_REASONS
+
+    counts = result.dropped_counts()
+    summary = ", ".join(f"{reason} {n}" for reason, n in counts.items()) or "none"
+    out = [
+        f"explain: {result.raw_findings} raw finding(s) from the model, {len(result.findings)} reported, "
+        f"{len(result.dropped)} dropped ({summary})"
+    ]
+    if result.cached_units:
+        out.append(f"explain: {result.cached_units} unit(s) came from the cache; their raw findings are not listed (--no-cache)")
+    if result.loops_stopped:
+        out.append(f"explain: {result.loops_stopped} reply(ies) stopped early because the model was repeating itself")
+    for f in result.findings:
+        before = f.extra.get("severity_capped_from")
+        if before:
+            out.append(
+                f"lowered: {_plain(f.path)}:{f.line}: {_plain(f.title)!r}: {before} -> {f.severity} "
+                f"(severity_limits: {f.category} is at most {f.severity})"
+            )
+        if f.extra.get("verified") is False:
+            out.append(
+                f"lowered: {_plain(f.path)}:{f.line}: {_plain(f.title)!r}: "
+                f"{f.extra.get('severity_before_verify')} -> info (withdrawn by the verification pass)"
+            )
+    for d in sorted(result.dropped, key=lambda d: (d.path, d.line or 0, d.reason)):
+        where = _plain(d.path) + (f":{d.line}" if d.line is not None else "")
+        title = repr(_plain(d.title)) if d.title else "(no title)"
+        out.append(f"dropped: {where}: {title}: {d.reason} ({DROP_REASONS.get(d.reason, d.reason)})")
+    return out
+
+
+def write_explain(result: ReviewResult, stream: TextIO | None = None) -> None:
+    stream = sys.stderr if stream is None else stream
+    for line in explain_lines(result):
+        stream.write(f"gemma-review: {line}\n")
