@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--min-severity", choices=SEVERITIES, help="drop findings below this severity")
     r.add_argument("--categories", help=f"comma-separated subset of: {','.join(CATEGORIES)}")
     r.add_argument("--guidelines", help="the repository's review guidelines file")
+    r.add_argument("--jobs", dest="max_parallel", type=int, metavar="N",
+                   help="model requests in flight at once, for servers that batch (llama-server -np, vLLM, OLLAMA_NUM_PARALLEL); default 1")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
     r.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     add_model_options(r)
@@ -90,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 OVERRIDE_FLAGS = (
     "model", "host", "backend", "model_file", "allow_remote", "timeout", "num_ctx", "num_predict",
-    "fail_on", "min_confidence", "min_severity", "categories", "guidelines",
+    "fail_on", "min_confidence", "min_severity", "categories", "guidelines", "max_parallel",
 )
 
 

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .excludes import DEFAULT_EXCLUDE_PATTERNS
 
 SEVERITIES = ("info", "warning", "error")
 CATEGORIES = ("bug", "security", "performance", "maintainability", "style")
@@ -54,6 +55,11 @@ class Settings:
     cache: bool = True
     cache_dir: str | None = None
     max_unit_lines: int = 200
+    # what is reviewed at all, and how many requests go to the model server at once
+    default_exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE_PATTERNS))
+    skip_generated: bool = True  # files with an @generated / DO NOT EDIT marker near the top
+    max_file_bytes: int = 262_144  # bigger files are skipped with that reason; 0 = no limit
+    max_parallel: int = 1  # requests in flight to one server; raise to match OLLAMA_NUM_PARALLEL / -np
     # language server
     scope: str = "changes"
     trigger: str = "save"
@@ -152,6 +158,10 @@ def _validate(s: Settings, origin: str) -> None:
         raise ConfigError(f"{origin}: 'num_predict' ({s.num_predict}) must be below 'num_ctx' ({s.num_ctx})")
     if s.timeout <= 0:
         raise ConfigError(f"{origin}: 'timeout' must be a positive number of seconds")
+    if s.max_parallel < 1:
+        raise ConfigError(f"{origin}: 'max_parallel' must be 1 or more")
+    if s.max_file_bytes < 0:
+        raise ConfigError(f"{origin}: 'max_file_bytes' must be 0 (no limit) or a positive number of bytes")
 
 
 def apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Settings:

@@ -6,7 +6,6 @@ each finding reaches ``on_finding`` as soon as the model has written it.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import threading
 import time
@@ -21,6 +20,7 @@ from .config import Settings, check_privacy
 from .errors import ConfigError, ModelError, ReviewCancelled
 from .findings import Finding, Fix
 from .fixes import make_fix, reindent, parses
+from .excludes import default_reason, generated, matches
 from .intake import FileChange
 from .languages import language_of
 from .prompt import (
@@ -34,6 +34,8 @@ from .prompt import (
 from .stream_parse import FindingStream, LoopDetector
 from .textfile import content_hash, split_lines
 from .tokens import estimate_tokens
+from .packing import Request, attribute, pack, prefer_whole, request_messages
+from .scheduler import Priority, Scheduler, shared_scheduler
 from .units import Unit, build_units
 
 HEADER_TOKENS = 64
@@ -63,6 +65,7 @@ class ReviewResult:
     model: str = ""
     wall_seconds: float = 0.0
     prompt_tokens_estimated: int = 0
+    requests: int = 0  # model requests the units were packed into (cache hits need none)
 
 
 @dataclass
@@ -98,6 +101,7 @@ class ReviewEngine:
         backend: Backend | None = None,
         cache: ReviewCache | None = None,
         use_cache: bool | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.settings = settings
         self.root = root or Path.cwd()
@@ -110,6 +114,16 @@ class ReviewEngine:
         self.cache = cache
         self.guidelines = load_guidelines(self.root, settings.guidelines)
         self._lock = threading.Lock()
+        self._scheduler = scheduler
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """Shared by every engine of the process that talks to the same model server."""
+        if self._scheduler is None:
+            s = self.settings
+            target = s.model_file if s.backend == "embedded" and s.model_file else s.host
+            self._scheduler = shared_scheduler(f"{s.backend}|{target}", s.max_parallel)
+        return self._scheduler
 
     # --- backend ------------------------------------------------------------------
     @property
@@ -140,7 +154,12 @@ class ReviewEngine:
         return budget
 
     def units_for(self, change: FileChange) -> list[Unit]:
-        return build_units(change, self.settings.max_unit_lines, self.unit_token_budget(), estimate_tokens)
+        """The units a review of ``change`` sends (the whole file instead when that is no larger)."""
+        budget = self.unit_token_budget()
+        units = build_units(change, self.settings.max_unit_lines, budget, estimate_tokens)
+        if units and change.text is not None:
+            units = prefer_whole(units, split_lines(change.text), budget, estimate_tokens)
+        return units
 
     def model_identity(self) -> str:
         """Which model really answers (``auto`` may pick the smoke model): part of the cache key."""
@@ -161,16 +180,21 @@ class ReviewEngine:
 
     def _selected(self, change: FileChange) -> str | None:
         s = self.settings
-        path = change.path.replace("\\", "/")
-        name = path.rsplit("/", 1)[-1]
-
-        def match(patterns: list[str]) -> bool:
-            return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) for p in patterns)
-
-        if s.include and not match(s.include):
+        if s.include and not matches(change.path, s.include):
             return "not matched by include"
-        if s.exclude and match(s.exclude):
+        if s.exclude and matches(change.path, s.exclude):
             return "excluded by config"
+        named = bool(s.include) and matches(change.path, s.include) is not None
+        if not named:  # a file the user's include names explicitly wins over the defaults
+            pattern = matches(change.path, s.default_exclude)
+            if pattern is not None:
+                return default_reason(pattern)
+            if s.skip_generated and change.text is not None and generated(change.text):
+                return "generated (an @generated / DO NOT EDIT marker near the top; set skip_generated = false to review it)"
+        if s.max_file_bytes and change.text is not None:
+            size = len(change.text.encode("utf-8", "surrogateescape"))
+            if size > s.max_file_bytes:
+                return f"larger than max_file_bytes ({size:,} > {s.max_file_bytes:,} bytes; raise max_file_bytes to review it)"
         return None
 
     # --- review -------------------------------------------------------------------
@@ -180,9 +204,12 @@ class ReviewEngine:
         on_finding: Callable[[Finding], None] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
+        priority: Priority | None = None,
     ) -> ReviewResult:
+        """Review ``changes``; ``priority`` orders this review's requests in the shared scheduler."""
         started = time.monotonic()
         result = ReviewResult(model=self.settings.model)
+        budget = self.unit_token_budget()
         plan: list[tuple[FileChange, list[str], list[Unit]]] = []
         for change in changes:
             if change.skip_reason:
@@ -197,10 +224,13 @@ class ReviewEngine:
                 result.skipped.append((change.path, "no reviewable lines"))
                 continue
             assert change.text is not None
+            file_lines = split_lines(change.text)
             result.files[change.path] = change
-            plan.append((change, split_lines(change.text), units))
+            plan.append((change, file_lines, units))
         total = sum(len(u) for _, _, u in plan)
         result.units = total
+        lines_of = {change.path: fl for change, fl, _ in plan}
+        sizes = {path: len(fl) for path, fl in lines_of.items()}
         done = 0
         if on_progress is not None:
             # The total, before any model call, so callers need not build the units again to know it.
@@ -208,7 +238,9 @@ class ReviewEngine:
         seen: set[str] = set()
         collected: list[Finding] = []
 
-        def publish(change: FileChange, file_lines: list[str], f: Finding) -> None:
+        def publish(f: Finding) -> None:
+            change = result.files[f.path]
+            file_lines = lines_of[f.path]
             changed = change.changed_lines()
             if changed is not None and not fnd.in_changed(f, changed):
                 return
@@ -227,55 +259,128 @@ class ReviewEngine:
             if on_finding is not None:
                 on_finding(f)
 
+        def progressed(unit: Unit) -> None:
+            nonlocal done
+            done += 1
+            if on_progress is not None:
+                on_progress(Progress(done, total, unit.path, result.cached_units, result.metrics.decode_tps))
+
+        # Cache writes of the whole review go in one transaction at the end (also when cancelled).
+        pending_writes: list[tuple[str, int, list[Finding], bool]] = []
         try:
+            misses: list[Unit] = []
+            keys: dict[int, str] = {}
             for change, file_lines, units in plan:
                 for unit in units:
-                    if cancel is not None and cancel.is_set():
-                        raise ReviewCancelled
                     key = self._cache_key(unit)
                     hit = self.cache.get(key, unit.start) if self.cache else None
-                    if hit is not None:
-                        result.cached_units += 1
-                        for f in hit[0]:
-                            f = replace(f, path=unit.path, fingerprint=fnd.fingerprint(
-                                unit.path, f.category, file_lines[f.line - 1 : f.end_line]))
-                            publish(change, file_lines, f)
-                    else:
-                        unit_findings, truncated = self._ask(
-                            unit, file_lines, result, cancel, lambda f, c=change, fl=file_lines: publish(c, fl, f)
-                        )
-                        if self.cache is not None:
-                            self.cache.put(key, unit.start, [replace(f, fix=None) for f in unit_findings], truncated)
-                    done += 1
-                    if on_progress is not None:
-                        on_progress(Progress(done, total, unit.path, result.cached_units, result.metrics.decode_tps))
+                    if hit is None:
+                        keys[id(unit)] = key
+                        misses.append(unit)
+                        continue
+                    result.cached_units += 1
+                    for f in hit[0]:
+                        publish(replace(f, path=unit.path, fingerprint=fnd.fingerprint(
+                            unit.path, f.category, file_lines[f.line - 1 : f.end_line])))
+                    progressed(unit)
+            requests = pack(misses, budget, estimate_tokens, sizes)
+            result.requests = len(requests)
+
+            def finished(request: Request, answer: _Answer) -> None:
+                answer.apply(result)
+                for unit in request.units:
+                    if self.cache is not None:
+                        found = [replace(f, fix=None) for f in answer.by_unit.get(id(unit), [])]
+                        pending_writes.append((keys[id(unit)], unit.start, found, answer.truncated))
+                    progressed(unit)
+
+            jobs = max(1, min(self.settings.max_parallel, len(requests)))
+            if jobs == 1:
+                for request in requests:
+                    if cancel is not None and cancel.is_set():
+                        raise ReviewCancelled
+                    finished(request, self._ask(request, lines_of, sizes, cancel, priority, publish))
+            else:
+                self._run_parallel(requests, jobs, lines_of, sizes, cancel, priority, publish, finished)
         except ReviewCancelled:
             result.cancelled = True
+        finally:
+            if self.cache is not None and pending_writes:
+                self.cache.put_many(pending_writes)
         result.findings = fnd.dedupe(collected)
         result.wall_seconds = time.monotonic() - started
         result.backend = getattr(self._backend, "name", "") if self._backend is not None else "cache"
         return result
 
+    def _run_parallel(
+        self,
+        requests: list[Request],
+        jobs: int,
+        lines_of: dict[str, list[str]],
+        sizes: dict[str, int],
+        cancel: threading.Event | None,
+        priority: Priority | None,
+        publish: Callable[[Finding], None],
+        finished: Callable[[Request, _Answer], None],
+    ) -> None:
+        """``jobs`` requests in flight; findings are published in request order, so output is deterministic."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        stop = threading.Event()  # our own: the first failure stops the other workers too
+        if cancel is not None and cancel.is_set():
+            raise ReviewCancelled
+
+        def relay() -> None:
+            if cancel is not None:
+                while not stop.wait(0.05):
+                    if cancel.is_set():
+                        stop.set()
+
+        watcher = threading.Thread(target=relay, name="gemma-review-cancel", daemon=True)
+        watcher.start()
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="gemma-review-req")
+        try:
+            futures = [
+                pool.submit(self._ask, r, lines_of, sizes, stop, priority, None) for r in requests
+            ]
+            for request, future in zip(requests, futures):
+                try:
+                    answer = future.result()
+                except BaseException:
+                    stop.set()
+                    raise
+                for f in answer.found:
+                    publish(f)
+                finished(request, answer)
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            watcher.join()
+        if cancel is not None and cancel.is_set():
+            raise ReviewCancelled
+
     def _ask(
         self,
-        unit: Unit,
-        file_lines: list[str],
-        result: ReviewResult,
+        request: Request,
+        lines_of: dict[str, list[str]],
+        sizes: dict[str, int],
         cancel: threading.Event | None,
-        emit: Callable[[Finding], None],
-    ) -> tuple[list[Finding], bool]:
+        priority: Priority | None,
+        emit: Callable[[Finding], None] | None,
+    ) -> _Answer:
+        """One request to the model; findings go to ``emit`` as they stream (or are kept in order)."""
         s = self.settings
-        messages = review_messages(unit, self.guidelines)
+        answer = _Answer()
+        messages = request_messages(request, self.guidelines, sizes)
         estimated = sum(estimate_tokens(m["content"]) for m in messages)
+        where = request.where
         if estimated + s.num_predict > s.num_ctx:
             # Only a single over-long line gets here (units are split to fit): never let the
             # server cut the front of the prompt, where the instructions are.
-            result.notes.append(
-                f"{unit.path}:{unit.start}-{unit.end}: too large for num_ctx {s.num_ctx} even alone; not reviewed"
-            )
-            return [], False
-        result.prompt_tokens_estimated += estimated
-        request = ModelRequest(
+            answer.notes.append(f"{where}: too large for num_ctx {s.num_ctx} even alone; not reviewed")
+            return answer
+        answer.estimated = estimated
+        model_request = ModelRequest(
             messages=messages,
             schema=REVIEW_SCHEMA,
             num_ctx=s.num_ctx,
@@ -287,51 +392,60 @@ class ReviewEngine:
         backend = self.backend
         parser = FindingStream()
         loop = LoopDetector()
-        found: list[Finding] = []
         metrics: Metrics | None = None
         looped = False
         text_seen = False
-        stream = backend.stream_chat(request, cancel)
-        try:
-            for chunk in stream:
-                if cancel is not None and cancel.is_set():
-                    raise ReviewCancelled
-                if chunk.text:
-                    text_seen = text_seen or bool(chunk.text.strip())
-                    for raw in parser.feed(chunk.text):
-                        f = fnd.build_finding(unit, raw, file_lines)
-                        if f is not None:
-                            found.append(f)
-                            emit(f)
-                    if loop.feed(chunk.text):
-                        looped = True
-                        break
-                if chunk.done:
-                    metrics = chunk.metrics
-        finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()  # stops generation when we leave early
+
+        def build(unit: Unit, raw: dict) -> Finding | None:
+            return fnd.build_finding(unit, raw, lines_of[unit.path])
+
+        # The slot is held from send to the last chunk: the backend's timeout starts inside it.
+        with self.scheduler.slot(cancel, priority):
+            stream = backend.stream_chat(model_request, cancel)
+            try:
+                for chunk in stream:
+                    if cancel is not None and cancel.is_set():
+                        raise ReviewCancelled
+                    if chunk.text:
+                        text_seen = text_seen or bool(chunk.text.strip())
+                        for raw in parser.feed(chunk.text):
+                            hit = attribute(request, raw, build)
+                            if hit is None:
+                                continue
+                            unit, f = hit
+                            answer.found.append(f)
+                            answer.by_unit.setdefault(id(unit), []).append(f)
+                            if emit is not None:
+                                emit(f)
+                        if loop.feed(chunk.text):
+                            looped = True
+                            break
+                    if chunk.done:
+                        metrics = chunk.metrics
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()  # stops generation when we leave early
         if cancel is not None and cancel.is_set():
             raise ReviewCancelled
-        where = f"{unit.path}:{unit.start}-{unit.end}"
         truncated = bool(metrics and metrics.truncated)
-        if metrics is not None:
-            result.metrics.add(metrics)
+        answer.metrics = metrics
+        found = answer.found
         if looped:
-            result.notes.append(f"{where}: the model repeated itself; stopped reading after {len(found)} finding(s)")
+            answer.notes.append(f"{where}: the model repeated itself; stopped reading after {len(found)} finding(s)")
             truncated = True
         elif not text_seen:
-            result.notes.append(f"{where}: the model returned an empty reply")
+            answer.notes.append(f"{where}: the model returned an empty reply")
         elif truncated or (not parser.closed and parser.buffer.strip()):
             if parser._array_at is None:
-                result.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
+                answer.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
             else:
-                result.notes.append(
+                answer.notes.append(
                     f"{where}: the reply was cut off (num_predict {s.num_predict}); {len(found)} complete finding(s) before the cut were kept"
                 )
             truncated = True
-        return found, truncated
+        answer.truncated = truncated
+        return answer
 
     # --- refactor -----------------------------------------------------------------
     def refactor(
@@ -398,3 +512,21 @@ def _loads_object(text: str) -> dict | None:
 
 
 _EMPTY_UNIT = Unit("x", None, 1, 1, ("",), frozenset({1}))
+
+
+@dataclass
+class _Answer:
+    """What one request produced; applied to the result on the reviewing thread, in request order."""
+
+    found: list[Finding] = field(default_factory=list)
+    by_unit: dict[int, list[Finding]] = field(default_factory=dict)  # id(unit) -> its findings
+    truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+    metrics: Metrics | None = None
+    estimated: int = 0
+
+    def apply(self, result: ReviewResult) -> None:
+        result.notes.extend(self.notes)
+        result.prompt_tokens_estimated += self.estimated
+        if self.metrics is not None:
+            result.metrics.add(self.metrics)

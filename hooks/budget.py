@@ -38,6 +38,9 @@ class Outcome:
 
 def review_within(engine: ReviewEngine, changes: list[FileChange], deadline: float) -> Outcome:
     """Review ``changes``, giving up at ``deadline`` (a ``time.monotonic()`` value)."""
+    # Human-sized changes first: a large (often generated) file must not spend the whole
+    # budget before the small hand-written edits are looked at. Report order is by path anyway.
+    changes = sorted(changes, key=_size)
     cancel = threading.Event()
     done = threading.Event()
     found: list[Finding] = []
@@ -103,6 +106,10 @@ def review_within(engine: ReviewEngine, changes: list[FileChange], deadline: flo
     if isinstance(error, ModelError) and not timed_out:
         return Outcome(partial, str(error), error, False, unreviewed, total, finished)
     return Outcome(partial, "the time budget ran out", None, True, unreviewed, total, finished)
+
+
+def _size(change: FileChange) -> int:
+    return len(change.text) if change.text is not None else 0
 
 
 def _unit_count(engine: ReviewEngine, change: FileChange) -> int:
