@@ -143,6 +143,8 @@ def build_units(
     changed = set(range(1, n + 1)) if whole else {c for c in (change.changed_lines() or set()) if 1 <= c <= n}
     if not changed:
         return []
+    if len(changed) == n:
+        whole = True  # a new (or rewritten) file: cut it like a whole file, without overlapping windows
     lang = language_of(change.path)
 
     def numbered_cost(a: int, b: int) -> int:
