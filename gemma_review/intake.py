@@ -352,25 +352,16 @@ def from_buffer(path: str, text: str, base_text: str | None, abspath: Path | Non
     """An editor buffer against a base text (HEAD): only differing lines are changed."""
     if base_text is None:
         return FileChange(path, text, None, abspath=abspath, status="added")
-    import difflib
-
-    from .textfile import split_lines
+    from .linediff import matched_lines
 
     old, new = split_lines(base_text), split_lines(text)
-    # The common head and tail are matched directly; difflib only sees the edited middle
-    # (it is quadratic in the worst case, and a big file usually differs in a few places).
-    head, limit = 0, min(len(old), len(new))
-    while head < limit and old[head] == new[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and old[-1 - tail] == new[-1 - tail]:
-        tail += 1
-    old_mid, new_mid = old[head : len(old) - tail], new[head : len(new) - tail]
     changed: set[int] = set()
-    for tag, _i1, _i2, j1, j2 in difflib.SequenceMatcher(None, old_mid, new_mid, autojunk=False).get_opcodes():
-        j1, j2 = j1 + head, j2 + head
-        if tag in ("replace", "insert"):
-            changed.update(range(j1 + 1, j2 + 1))
-        elif tag == "delete" and new:
-            changed.add(min(j1 + 1, len(new)))
+    pi = pj = 0
+    # Near-linear (patience diff): difflib alone is quadratic on a big buffer.
+    for i, j in [*matched_lines(old, new), (len(old), len(new))]:
+        if j > pj:  # replaced or inserted lines
+            changed.update(range(pj + 1, j + 1))
+        elif i > pi and new:  # a deletion: review where it was
+            changed.add(min(pj + 1, len(new)))
+        pi, pj = i + 1, j + 1
     return FileChange(path, text, to_ranges(changed), abspath=abspath)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from .intake import FileChange
 from .languages import DEFINITIONS, language_of, parse
@@ -37,10 +37,10 @@ class Unit:
         return self.lines[n - self.start]
 
 
-def definition_spans(lang: str, text: str) -> list[tuple[int, int]]:
+def definition_spans(lang: str, text: str, tree: Any = None) -> list[tuple[int, int]]:
     """(start, end) line spans (1-based) of definitions, outermost first."""
     wanted = DEFINITIONS.get(lang, set())
-    tree = parse(lang, text)
+    tree = tree if tree is not None else parse(lang, text)
     spans: list[tuple[int, int, int]] = []
     stack = [(tree.root_node, 0)]
     while stack:
@@ -65,9 +65,9 @@ def _enclosing(n_lines: int, spans: list[tuple[int, int]]) -> list[tuple[int, in
     return owner
 
 
-def statement_spans(lang: str, text: str) -> list[tuple[int, int]]:
+def statement_spans(lang: str, text: str, tree: Any = None) -> list[tuple[int, int]]:
     """(start, end) line spans (1-based) of the top-level statements, in file order."""
-    root = parse(lang, text).root_node
+    root = (tree if tree is not None else parse(lang, text)).root_node
     return [(c.start_point[0] + 1, c.end_point[0] + 1) for c in root.children if c.is_named]
 
 
@@ -154,17 +154,15 @@ def build_units(
         spans_by_unit = [(1, n, changed)]
     else:
         defs: list[tuple[int, int]] = []
+        stmts: list[tuple[int, int]] = []
         if lang is not None:
             try:
-                defs = definition_spans(lang, change.text)
+                tree = parse(lang, change.text)  # once: parsing is most of the time on big files
+                defs = definition_spans(lang, change.text, tree)
+                if not whole:
+                    stmts = statement_spans(lang, change.text, tree)
             except Exception:  # a grammar failure must not stop the review; fall back to windows
-                defs = []
-        stmts: list[tuple[int, int]] = []
-        if lang is not None and not whole:
-            try:
-                stmts = statement_spans(lang, change.text)
-            except Exception:  # as above: plain line windows then
-                stmts = []
+                defs, stmts = [], []
         starts = [a for a, _ in stmts]
         owner = _enclosing(n, defs)
         spans: dict[tuple[int, int], set[int]] = {}

@@ -8,7 +8,6 @@ a suppression comment above it remove it. The next review replaces the whole set
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -16,6 +15,7 @@ from lsprotocol import types
 
 from gemma_review import findings as fnd
 from gemma_review.findings import Finding
+from gemma_review.linediff import matched_lines
 
 from .positions import before, before_or_equal, line_range, text_end, to_utf16
 
@@ -164,83 +164,21 @@ def shift(items: Iterable[LiveFinding], change: types.TextDocumentContentChangeP
     return out
 
 
-SEQUENCE_MATCH_LIMIT = 250_000  # old x new middle lines above which difflib is not used
-
-
-def _middle_mapping(old: list[str], new: list[str]) -> dict[int, int]:
-    """difflib's matching blocks between two (small) line lists, line by line."""
-    mapping: dict[int, int] = {}
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    for i, j, size in matcher.get_matching_blocks():
-        for k in range(size):
-            mapping[i + k] = j + k
-    return mapping
-
-
-def _find_block(block: list[str], new: list[str], index: dict[str, list[int]], near: int) -> int | None:
-    """Where ``block`` occurs whole in ``new``, nearest to ``near``."""
-    best: int | None = None
-    for j in index.get(block[0], ()):
-        if new[j : j + len(block)] == block and (best is None or abs(j - near) < abs(best - near)):
-            best = j
-    return best
-
-
 def remap_lines(items: Iterable[LiveFinding], old_lines: list[str], new_lines: list[str]) -> list[LiveFinding]:
     """Whole-document replacement: keep findings whose lines survived unchanged, moved.
 
-    Near-linear: the common head and tail of the two texts are matched directly, and
-    only the differing middle is compared; a middle too large for difflib (a reformat
-    of a big file) is searched for each finding's lines instead.
+    Near-linear (patience diff), so a whole-document change of a big file does not stall
+    the event loop the way difflib did (3-4 s at 20,000 lines).
     """
-    n_old, n_new = len(old_lines), len(new_lines)
-    head = 0
-    limit = min(n_old, n_new)
-    while head < limit and old_lines[head] == new_lines[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and old_lines[n_old - 1 - tail] == new_lines[n_new - 1 - tail]:
-        tail += 1
-    old_mid = old_lines[head : n_old - tail]
-    new_mid = new_lines[head : n_new - tail]
-    delta_tail = n_new - n_old
-    middle: dict[int, int] | None = None
-    index: dict[str, list[int]] | None = None
-
-    def to_new(first: int, last: int) -> int | None:
-        """New 0-based first line of old lines first..last, or None when they did not survive."""
-        nonlocal middle, index
-        if last < head:
-            return first
-        if first >= n_old - tail:
-            return first + delta_tail
-        if first < head or last >= n_old - tail:
-            return None  # straddles the edited middle: the lines changed
-        if len(old_mid) * len(new_mid) <= SEQUENCE_MATCH_LIMIT:
-            if middle is None:
-                middle = _middle_mapping(old_mid, new_mid)
-            a, b = middle.get(first - head), middle.get(last - head)
-            if a is None or b is None or b - a != last - first:
-                return None
-            return a + head
-        if index is None:
-            index = {}
-            for j, line in enumerate(new_mid):
-                index.setdefault(line, []).append(j)
-        near = (first - head) * len(new_mid) // max(1, len(old_mid))
-        j = _find_block(old_mid[first - head : last - head + 1], new_mid, index, near)
-        return None if j is None else j + head
-
+    mapping = dict(matched_lines(old_lines, new_lines))
     out: list[LiveFinding] = []
     for item in items:
         first, last = item.lines_now()
-        if not (0 <= first <= last < n_old):
-            continue
-        moved = to_new(first, last)
-        if moved is not None:
+        if first in mapping and last in mapping and mapping[last] - mapping[first] == last - first:
+            delta = mapping[first] - first
             item.range = types.Range(
-                start=types.Position(moved, item.range.start.character),
-                end=types.Position(moved + last - first, item.range.end.character),
+                start=types.Position(first + delta, item.range.start.character),
+                end=types.Position(last + delta, item.range.end.character),
             )
             out.append(item)
     return out

@@ -159,3 +159,50 @@ def test_statement_aware_window_takes_a_parenthesised_import_whole() -> None:
     later = start + 7  # ")"; +6 reaches into f
     (unit,) = engine().units_for(FileChange("m.py", text, [(later, later)]))
     assert "def f():" not in unit.lines and unit.lines[-1] in (")", "")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_buffer_intake_marks_the_same_lines_as_difflib(seed: int) -> None:
+    """The near-linear line diff agrees with difflib on small texts with repeated lines."""
+    import difflib
+
+    from gemma_review.intake import from_buffer
+
+    rng = random.Random(seed)
+    pool = ["    return total", "", "    total = 0", "}", "def f():", "x = 1"] + [f"line {k}" for k in range(40)]
+    old = [rng.choice(pool) for _ in range(rng.randint(0, 60))]
+    new = list(old)
+    for _ in range(rng.randint(0, 6)):
+        k = rng.randint(0, len(new))
+        op = rng.choice("ird")
+        if op == "i":
+            new[k:k] = [rng.choice(pool) for _ in range(rng.randint(1, 3))]
+        elif op == "r" and k < len(new):
+            new[k] = rng.choice(pool) + " # edited"
+        elif new and k < len(new):
+            del new[k : k + rng.randint(1, 3)]
+    got = from_buffer("a.py", "\n".join(new) + "\n", "\n".join(old) + "\n").changed_lines() or set()
+    want: set[int] = set()  # what the difflib-only intake marked
+    for tag, _i1, _i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag in ("replace", "insert"):
+            want.update(range(j1 + 1, j2 + 1))
+        elif tag == "delete" and new:
+            want.add(min(j1 + 1, len(new)))
+    assert len(got) <= len(want) + 1  # ties among repeated lines may place an edit one line apart
+    assert all(new[n - 1] in old for n in range(1, len(new) + 1) if n not in got)
+
+
+def test_buffer_intake_and_remap_on_big_texts_use_unique_lines() -> None:
+    """Above difflib's size the diff anchors on unique lines: scattered edits stay precise."""
+    from gemma_review.intake import from_buffer
+    from gemma_review.linediff import matched_lines
+
+    old = [f"    value_{k} = compute({k % 7})" if k % 3 else "    return total" for k in range(3000)]
+    new = list(old)
+    edits = range(10, 3000, 97)
+    for k in edits:
+        new[k] = new[k] + "  # edited"
+    got = from_buffer("a.py", "\n".join(new) + "\n", "\n".join(old) + "\n").changed_lines()
+    assert got == {k + 1 for k in edits}
+    pairs = dict(matched_lines(old, new))
+    assert len(pairs) == 3000 - len(edits) and all(pairs[k] == k for k in pairs)
