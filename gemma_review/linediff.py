@@ -32,14 +32,25 @@ def _match(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bhi: int, o
         ahi, bhi = ahi - 1, bhi - 1
         tail.append((ahi, bhi))
     out.extend(head)
-    if alo < ahi and blo < bhi:
+    if ahi - alo == 1 or bhi - blo == 1:
+        # One line on a side, already known not to match at either edge: a plain lookup.
+        if ahi - alo == 1 and bhi - blo > 1:
+            j = next((j for j in range(blo + 1, bhi - 1) if b[j] == a[alo]), None)
+            if j is not None:
+                out.append((alo, j))
+        elif bhi - blo == 1 and ahi - alo > 1:
+            i = next((i for i in range(alo + 1, ahi - 1) if a[i] == b[blo]), None)
+            if i is not None:
+                out.append((i, blo))
+    elif alo < ahi and blo < bhi:
         anchors = [] if (ahi - alo) * (bhi - blo) <= SMALL or depth > 8 else _unique_anchors(a, b, alo, ahi, blo, bhi)
         if not anchors:
             _match_plain(a, b, alo, ahi, blo, bhi, out)
         else:
             pi, pj = alo, blo
             for i, j in anchors:
-                _match(a, b, pi, i, pj, j, out, depth + 1)
+                if i > pi or j > pj:  # most anchors follow each other: no gap to look into
+                    _match(a, b, pi, i, pj, j, out, depth + 1)
                 out.append((i, j))
                 pi, pj = i + 1, j + 1
             _match(a, b, pi, ahi, pj, bhi, out, depth + 1)
