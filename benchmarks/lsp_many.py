@@ -8,7 +8,7 @@ server's per-request timeout is ``--timeout`` seconds, far less than the whole q
 how many documents got their diagnostics, the most requests the server ever had in
 flight, and where the saved (active) document's diagnostics came in the order.
 
-    python benchmarks/lsp_many.py [--files 20] [--seconds 0.3] [--timeout 2]
+    python benchmarks/lsp_many.py [--files 20] [--seconds 0.3] [--timeout 2] [--max-parallel 1]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def source(i: int) -> str:
     return f"def check_{i}(x):\n{BAD}\n        return {i}\n    return x\n"
 
 
-async def main(n_files: int, seconds: float, timeout: float, active: int) -> int:
+async def main(n_files: int, seconds: float, timeout: float, active: int, max_parallel: int) -> int:
     arrived = 0
     peak = 0
     lock = threading.Lock()
@@ -90,7 +90,8 @@ async def main(n_files: int, seconds: float, timeout: float, active: int) -> int
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(),
                 root_uri=Path(tmp).as_uri(),
-                initialization_options={"host": fake.url, "backend": "ollama", "cache": False, "timeout": timeout},
+                initialization_options={"host": fake.url, "backend": "ollama", "cache": False, "timeout": timeout,
+                                        "maxParallel": max_parallel},
             )
         )
         client.initialized(types.InitializedParams())
@@ -109,7 +110,8 @@ async def main(n_files: int, seconds: float, timeout: float, active: int) -> int
         await client.stop()
         timeouts = [m for m in messages if "timed out" in m.lower() or "timeout" in m.lower()]
         position = order.index(uris[active]) + 1 if uris[active] in order else None
-        print(f"{n_files} files opened at once, one-slot server, {seconds:.2f} s per reply, timeout {timeout:g} s")
+        print(f"{n_files} files opened at once, one-slot server, {seconds:.2f} s per reply, timeout {timeout:g} s, "
+              f"max_parallel {max_parallel}")
         print(f"documents with diagnostics: {len(order)} of {n_files} in {wall:.1f} s")
         print(f"timeouts reported: {len(timeouts)}")
         print(f"most requests at the server at once (queued + answering): {peak}")
@@ -125,5 +127,7 @@ if __name__ == "__main__":
     ap.add_argument("--seconds", type=float, default=0.3)
     ap.add_argument("--timeout", type=float, default=2.0)
     ap.add_argument("--active", type=int, default=12, help="index of the document the user saves after opening all")
+    ap.add_argument("--max-parallel", type=int, default=1,
+                    help="the server's max_parallel setting (raise it to see what an unbounded client does)")
     a = ap.parse_args()
-    sys.exit(asyncio.run(main(a.files, a.seconds, a.timeout, a.active)))
+    sys.exit(asyncio.run(main(a.files, a.seconds, a.timeout, a.active, a.max_parallel)))

@@ -598,6 +598,7 @@ def build_server() -> GemmaLanguageServer:
         state = ls.docs.get(params.text_document.uri)
         if state is None:
             return
+        ls.touch(state.uri)  # the document the user works in: its requests go first
         settings = ls.doc_settings(state)  # the configuration file may have been what was saved
         if settings.trigger == "manual":
             return
