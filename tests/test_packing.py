@@ -206,3 +206,28 @@ def test_buffer_intake_and_remap_on_big_texts_use_unique_lines() -> None:
     assert got == {k + 1 for k in edits}
     pairs = dict(matched_lines(old, new))
     assert len(pairs) == 3000 - len(edits) and all(pairs[k] == k for k in pairs)
+
+
+def test_hook_budget_reviews_the_small_edit_before_a_big_table() -> None:
+    import time as _time
+
+    from hooks.budget import review_within
+
+    bad = "    if x == None:"
+    small = FileChange("z_edit.py", f"def beta(x):\n{bad}\n        return 0\n    return x\n", [(2, 2)])
+    table = "TABLE = [\n" + "".join(f"    ({k}, 'row {k}', {k * 0.5}),\n" for k in range(6000)) + "]\n"
+    big = FileChange("a_table.py", table, None)
+
+    def answer(body: dict) -> Reply:
+        hit = bad in last_user_text(body)
+        found = [{"line": 2, "end_line": 2, "severity": "warning", "category": "bug", "title": "Compare with is None",
+                  "explanation": "x", "existing_code": bad, "suggested_code": "    if x is None:", "confidence": 0.9}]
+        return Reply(text=json.dumps({"findings": found if hit else []}), first_token_delay=0.5)
+
+    with FakeOllama(responder=answer) as server:
+        eng = engine(server, max_file_bytes=0)
+        outcome = review_within(eng, [big, small], _time.monotonic() + 3.0)
+        eng.close()
+    assert outcome.timed_out, outcome
+    assert [f.path for f in outcome.result.findings] == ["z_edit.py"]
+    assert dict(outcome.unreviewed).get("a_table.py", 0) > 0 and "z_edit.py" not in dict(outcome.unreviewed)
