@@ -30,7 +30,7 @@ from gemma_review.findings import Finding  # noqa: E402
 from gemma_review.intake import FileChange, _resolve, from_buffer, parse_diff  # noqa: E402
 from gemma_review.tokens import estimate_tokens  # noqa: E402
 from gemma_review.units import build_units  # noqa: E402
-from lsp_server import diagnostics  # noqa: E402
+from gemma_review.lsp import diagnostics  # noqa: E402
 
 
 def python_module(target_bytes: int) -> str:

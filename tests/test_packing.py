@@ -211,7 +211,7 @@ def test_buffer_intake_and_remap_on_big_texts_use_unique_lines() -> None:
 def test_hook_budget_reviews_the_small_edit_before_a_big_table() -> None:
     import time as _time
 
-    from hooks.budget import review_within
+    from gemma_review.hooks.budget import review_within
 
     bad = "    if x == None:"
     small = FileChange("z_edit.py", f"def beta(x):\n{bad}\n        return 0\n    return x\n", [(2, 2)])
