@@ -86,7 +86,7 @@ def plan(eng: ReviewEngine, changes: list[FileChange]) -> tuple[list[Request], i
     covered = True
     sizes: dict[str, int] = {}
     for c in changes:
-        if c.skip_reason or eng._selected(c):
+        if c.skip_reason or eng.selected(c):
             continue
         us = eng.units_for(c)
         assert c.text is not None

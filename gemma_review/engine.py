@@ -178,7 +178,8 @@ class ReviewEngine:
             sorted(c - unit.start for c in unit.changed),
         )
 
-    def _selected(self, change: FileChange) -> str | None:
+    def selected(self, change: FileChange) -> str | None:
+        """Why ``change`` is not reviewed (include/exclude, default excludes, generated, size), or None."""
         s = self.settings
         if s.include and not matches(change.path, s.include):
             return "not matched by include"
@@ -215,7 +216,7 @@ class ReviewEngine:
             if change.skip_reason:
                 result.skipped.append((change.path, change.skip_reason))
                 continue
-            reason = self._selected(change)
+            reason = self.selected(change)
             if reason:
                 result.skipped.append((change.path, reason))
                 continue

@@ -89,7 +89,7 @@ def review_within(engine: ReviewEngine, changes: list[FileChange], deadline: flo
     if isinstance(result, ReviewResult):
         # Files of a pass that never started count as not reviewed too (unless config excludes them).
         later = [c for c in changes if not c.skipped and c.path not in result.files
-                 and c.path not in {p for p, _ in result.skipped} and engine._selected(c) is None]
+                 and c.path not in {p for p, _ in result.skipped} and engine.selected(c) is None]
         planned = list(result.files.values()) + later
         findings, skipped, notes, metrics = result.findings, result.skipped, result.notes, result.metrics
     else:

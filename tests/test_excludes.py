@@ -17,7 +17,7 @@ CODE = "def f(x):\n    return x + 1\n"
 
 def skipped(settings: Settings, *changes: FileChange) -> dict[str, str]:
     eng = ReviewEngine(settings, root=Path.cwd(), use_cache=False)
-    return {c.path: r for c in changes if (r := eng._selected(c)) is not None}
+    return {c.path: r for c in changes if (r := eng.selected(c)) is not None}
 
 
 @pytest.mark.parametrize("path, kind", [
