@@ -206,8 +206,12 @@ class ReviewEngine:
         on_progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
         priority: Priority | None = None,
+        share_requests: bool = True,
     ) -> ReviewResult:
-        """Review ``changes``; ``priority`` orders this review's requests in the shared scheduler."""
+        """Review ``changes``; ``priority`` orders this review's requests in the shared scheduler.
+
+        ``share_requests=False`` never packs two files into one request.
+        """
         started = time.monotonic()
         result = ReviewResult(model=self.settings.model)
         budget = self.unit_token_budget()
@@ -284,7 +288,7 @@ class ReviewEngine:
                         publish(replace(f, path=unit.path, fingerprint=fnd.fingerprint(
                             unit.path, f.category, file_lines[f.line - 1 : f.end_line])))
                     progressed(unit)
-            requests = pack(misses, budget, estimate_tokens, sizes)
+            requests = pack(misses, budget, estimate_tokens, sizes, across_files=share_requests)
             result.requests = len(requests)
 
             def finished(request: Request, answer: _Answer) -> None:

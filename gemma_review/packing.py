@@ -142,10 +142,17 @@ def prefer_whole(units: list[Unit], file_lines: list[str], budget: int, estimate
     return units
 
 
-def pack(units: Sequence[Unit], budget: int, estimate: Estimate, file_sizes: dict[str, int] | None = None) -> list[Request]:
+def pack(
+    units: Sequence[Unit],
+    budget: int,
+    estimate: Estimate,
+    file_sizes: dict[str, int] | None = None,
+    across_files: bool = True,
+) -> list[Request]:
     """Greedy, in order: add the next region while the rendered code stays within ``budget`` tokens.
 
-    Items are regions (overlapping units of one file travel together); a region that is
+    ``across_files=False`` keeps every file in requests of its own (the benchmark scores
+    models per file). Items are regions (overlapping units of one file travel together); a region that is
     too large alone still gets its own request (the engine then reports it as too large).
     Cost is re-estimated on the rendered text, so headers and elision lines are counted.
     """
@@ -173,7 +180,8 @@ def pack(units: Sequence[Unit], budget: int, estimate: Estimate, file_sizes: dic
     used = 0
     for item in items:
         piece = _cost(item, estimate, file_sizes) + 2  # its own header, an elision line, the joins
-        if current and used + piece > budget:
+        new_file = bool(current) and current[-1].path != item[0].path
+        if current and (used + piece > budget or (new_file and not across_files)):
             requests.append(Request(tuple(current)))
             current, used = [], 0
         current.extend(item)
