@@ -351,7 +351,8 @@ def run_model(engine: Any, samples: Sequence[Sample], root: Path, min_confidence
             first.append(time.monotonic() - start)
 
     try:
-        result = engine.review(changes, on_finding=on_finding, on_progress=bar.update)
+        # One sample per request: the scores are per file, as a model reads it alone.
+        result = engine.review(changes, on_finding=on_finding, on_progress=bar.update, share_requests=False)
     finally:
         bar.finish()
     m = result.metrics

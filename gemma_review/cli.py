@@ -17,7 +17,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import EXIT_OK, EXIT_USAGE, GemmaReviewError
-from .options import FILTER_OPTIONS, VERIFY, Option, fail_on_option, model_options, overrides_from
+from .options import FILTER_OPTIONS, JOBS, VERIFY, Option, fail_on_option, model_options, overrides_from
 from .terminal import one_line
 
 
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", type=Path, help="write the report to this file")
     r.add_argument("--fix", action="store_true", help="apply validated fixes to the files")
     r.add_argument("--show-fixes", action="store_true", help="print fixes as a unified diff; change nothing")
-    add_options(r, (fail_on_option("exit 1"), *FILTER_OPTIONS, VERIFY))
+    add_options(r, (fail_on_option("exit 1"), *FILTER_OPTIONS, VERIFY, JOBS))
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
     r.add_argument("--explain", action="store_true", help="list every finding the model wrote that was dropped, and why")
     r.add_argument("--color", choices=("auto", "always", "never"), default="auto")

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .excludes import DEFAULT_EXCLUDE_PATTERNS
 
 SEVERITIES = ("info", "warning", "error")
 CATEGORIES = ("bug", "security", "performance", "maintainability", "style")
@@ -62,6 +63,11 @@ class Settings:
         default_factory=lambda: ["style:info", "maintainability:warning", "performance:warning"]
     )
     verify: bool = False  # ask the model to confirm findings at or above fail_on
+    # what is reviewed at all, and how many requests go to the model server at once
+    default_exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE_PATTERNS))
+    skip_generated: bool = True  # files with an @generated / DO NOT EDIT marker near the top
+    max_file_bytes: int = 262_144  # bigger files are skipped with that reason; 0 = no limit
+    max_parallel: int = 1  # requests in flight to one server; raise to match OLLAMA_NUM_PARALLEL / -np
     # language server
     scope: str = "changes"
     trigger: str = "save"
@@ -235,6 +241,10 @@ def _validate(s: Settings, origin: str) -> None:
         )
     if not 0 <= s.debounce_ms <= MAX_DEBOUNCE_MS:
         raise ConfigError(f"{origin}: 'debounce_ms' must be between 0 and {MAX_DEBOUNCE_MS}, got {s.debounce_ms}")
+    if not 1 <= s.max_parallel <= MAX_PARALLEL:
+        raise ConfigError(f"{origin}: 'max_parallel' must be a whole number from 1 to {MAX_PARALLEL}, got {s.max_parallel}")
+    if not 0 <= s.max_file_bytes <= INT32_MAX:
+        raise ConfigError(f"{origin}: 'max_file_bytes' must be 0 (no limit) or a positive number of bytes, got {s.max_file_bytes}")
     _check_model_name(s.model, origin)
 
 
@@ -244,6 +254,7 @@ INT32_MAX = 2**31 - 1
 LIMITS = {"num_ctx": INT32_MAX, "num_predict": INT32_MAX, "max_unit_lines": 1_000_000}
 MAX_TIMEOUT = 7 * 24 * 3600.0
 MAX_DEBOUNCE_MS = 600_000
+MAX_PARALLEL = 64
 _BAD_NAME_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 

@@ -6,7 +6,6 @@ each finding reaches ``on_finding`` as soon as the model has written it.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import threading
 import time
@@ -20,6 +19,7 @@ from .cache import ReviewCache, default_cache_dir, unit_key
 from .config import Settings, check_privacy
 from .errors import ConfigError, ModelError, ReviewCancelled
 from .config import parse_severity_limits
+from .excludes import default_reason, generated, matches
 from .findings import Dropped, Finding, Fix
 from .fixes import FixDecision, decide_fix, validate_fix
 from .intake import FileChange
@@ -38,6 +38,8 @@ from .stream_parse import FindingLoop, FindingStream, LoopDetector
 from .textfile import split_lines
 from .terminal import encodable
 from .tokens import estimate_tokens
+from .packing import Request, attribute, pack, prefer_whole, request_messages
+from .scheduler import Priority, Scheduler, shared_scheduler
 from .units import Unit, build_units
 
 HEADER_TOKENS = 64
@@ -72,6 +74,7 @@ class ReviewResult:
     dropped: list[Dropped] = field(default_factory=list)
     loops_stopped: int = 0  # replies stopped because the model was repeating itself
     verify: VerifyStats | None = None  # set when the verification pass ran
+    requests: int = 0  # model requests the units were packed into (cache hits need none)
 
     def dropped_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -131,6 +134,7 @@ class ReviewEngine:
         backend: Backend | None = None,
         cache: ReviewCache | None = None,
         use_cache: bool | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.settings = settings
         self.root = root or Path.cwd()
@@ -144,6 +148,16 @@ class ReviewEngine:
         self.guidelines = load_guidelines(self.root, settings.guidelines)
         self.severity_limits = parse_severity_limits(settings.severity_limits)
         self._lock = threading.Lock()
+        self._scheduler = scheduler
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """Shared by every engine of the process that talks to the same model server."""
+        if self._scheduler is None:
+            s = self.settings
+            target = s.model_file if s.backend == "embedded" and s.model_file else s.host
+            self._scheduler = shared_scheduler(f"{s.backend}|{target}", s.max_parallel)
+        return self._scheduler
 
     # --- backend ------------------------------------------------------------------
     @property
@@ -174,7 +188,12 @@ class ReviewEngine:
         return budget
 
     def units_for(self, change: FileChange) -> list[Unit]:
-        return build_units(change, self.settings.max_unit_lines, self.unit_token_budget(), estimate_tokens)
+        """The units a review of ``change`` sends (the whole file instead when that is no larger)."""
+        budget = self.unit_token_budget()
+        units = build_units(change, self.settings.max_unit_lines, budget, estimate_tokens)
+        if units and change.text is not None:
+            units = prefer_whole(units, split_lines(change.text), budget, estimate_tokens)
+        return units
 
     def model_identity(self) -> str:
         """Which model really answers (``auto`` may pick the smoke model): part of the cache key."""
@@ -194,18 +213,24 @@ class ReviewEngine:
             [[at - unit.start, list(gone), cut] for at, gone, cut in unit.removed],
         )
 
-    def _selected(self, change: FileChange) -> str | None:
+    def selected(self, change: FileChange) -> str | None:
+        """Why ``change`` is not reviewed (include/exclude, default excludes, generated, size), or None."""
         s = self.settings
-        path = change.path.replace("\\", "/")
-        name = path.rsplit("/", 1)[-1]
-
-        def match(patterns: list[str]) -> bool:
-            return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) for p in patterns)
-
-        if s.include and not match(s.include):
+        if s.include and not matches(change.path, s.include):
             return "not matched by include"
-        if s.exclude and match(s.exclude):
+        if s.exclude and matches(change.path, s.exclude):
             return "excluded by config"
+        named = bool(s.include) and matches(change.path, s.include) is not None
+        if not named:  # a file the user's include names explicitly wins over the defaults
+            pattern = matches(change.path, s.default_exclude)
+            if pattern is not None:
+                return default_reason(pattern)
+            if s.skip_generated and change.text is not None and generated(change.text):
+                return "generated (an @generated / DO NOT EDIT marker near the top; set skip_generated = false to review it)"
+        if s.max_file_bytes and change.text is not None:
+            size = len(change.text.encode("utf-8", "surrogateescape"))
+            if size > s.max_file_bytes:
+                return f"larger than max_file_bytes ({size:,} > {s.max_file_bytes:,} bytes; raise max_file_bytes to review it)"
         return None
 
     # --- review -------------------------------------------------------------------
@@ -215,15 +240,22 @@ class ReviewEngine:
         on_finding: Callable[[Finding], None] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
+        priority: Priority | None = None,
+        share_requests: bool = True,
     ) -> ReviewResult:
+        """Review ``changes``; ``priority`` orders this review's requests in the shared scheduler.
+
+        ``share_requests=False`` never packs two files into one request.
+        """
         started = time.monotonic()
         result = ReviewResult(model=self.settings.model)
+        budget = self.unit_token_budget()
         plan: list[tuple[FileChange, list[str], list[Unit]]] = []
         for change in changes:
             if change.skip_reason:
                 result.skipped.append((change.path, change.skip_reason))
                 continue
-            reason = self._selected(change)
+            reason = self.selected(change)
             if reason:
                 result.skipped.append((change.path, reason))
                 continue
@@ -232,10 +264,13 @@ class ReviewEngine:
                 result.skipped.append((change.path, "no reviewable lines"))
                 continue
             assert change.text is not None
+            file_lines = split_lines(change.text)
             result.files[change.path] = change
-            plan.append((change, split_lines(change.text), units))
+            plan.append((change, file_lines, units))
         total = sum(len(u) for _, _, u in plan)
         result.units = total
+        lines_of = {change.path: fl for change, fl, _ in plan}
+        sizes = {path: len(fl) for path, fl in lines_of.items()}
         done = 0
         if on_progress is not None:
             # The total, before any model call, so callers need not build the units again to know it.
@@ -246,8 +281,10 @@ class ReviewEngine:
         def drop(f: Finding, reason: str) -> None:
             result.dropped.append(Dropped.of_finding(f, reason))
 
-        def publish(change: FileChange, file_lines: list[str], f: Finding) -> None:
+        def publish(f: Finding) -> None:
             f = fnd.cap_severity(f, self.severity_limits)
+            change = result.files[f.path]
+            file_lines = lines_of[f.path]
             changed = change.changed_lines()
             if changed is not None and not fnd.in_changed(f, changed):
                 return drop(f, "outside changed lines")
@@ -270,30 +307,54 @@ class ReviewEngine:
             if on_finding is not None:
                 on_finding(f)
 
+        def progressed(unit: Unit) -> None:
+            nonlocal done
+            done += 1
+            if on_progress is not None:
+                on_progress(Progress(done, total, unit.path, result.cached_units, result.metrics.decode_tps))
+
+        # Cache writes of the whole review go in one transaction at the end (also when cancelled).
+        pending_writes: list[tuple[str, int, list[Finding], bool]] = []
         try:
+            misses: list[Unit] = []
+            keys: dict[int, str] = {}
             for change, file_lines, units in plan:
                 for unit in units:
-                    if cancel is not None and cancel.is_set():
-                        raise ReviewCancelled
                     key = self._cache_key(unit)
                     hit = self.cache.get(key, unit.start) if self.cache else None
-                    if hit is not None:
-                        result.cached_units += 1
-                        for f in hit[0]:
-                            f = replace(f, path=unit.path, fingerprint=fnd.fingerprint(
-                                unit.path, f.category, file_lines[f.line - 1 : f.end_line]))
-                            publish(change, file_lines, f)
-                    else:
-                        unit_findings, truncated = self._ask(
-                            unit, file_lines, result, cancel, lambda f, c=change, fl=file_lines: publish(c, fl, f)
-                        )
-                        if self.cache is not None:
-                            self.cache.put(key, unit.start, [replace(f, fix=None) for f in unit_findings], truncated)
-                    done += 1
-                    if on_progress is not None:
-                        on_progress(Progress(done, total, unit.path, result.cached_units, result.metrics.decode_tps))
+                    if hit is None:
+                        keys[id(unit)] = key
+                        misses.append(unit)
+                        continue
+                    result.cached_units += 1
+                    for f in hit[0]:
+                        publish(replace(f, path=unit.path, fingerprint=fnd.fingerprint(
+                            unit.path, f.category, file_lines[f.line - 1 : f.end_line])))
+                    progressed(unit)
+            requests = pack(misses, budget, estimate_tokens, sizes, across_files=share_requests)
+            result.requests = len(requests)
+
+            def finished(request: Request, answer: _Answer) -> None:
+                answer.apply(result)
+                for unit in request.units:
+                    if self.cache is not None:
+                        found = [replace(f, fix=None) for f in answer.by_unit.get(id(unit), [])]
+                        pending_writes.append((keys[id(unit)], unit.start, found, answer.truncated))
+                    progressed(unit)
+
+            jobs = max(1, min(self.settings.max_parallel, len(requests)))
+            if jobs == 1:
+                for request in requests:
+                    if cancel is not None and cancel.is_set():
+                        raise ReviewCancelled
+                    finished(request, self._ask(request, lines_of, sizes, cancel, priority, publish))
+            else:
+                self._run_parallel(requests, jobs, lines_of, sizes, cancel, priority, publish, finished)
         except ReviewCancelled:
             result.cancelled = True
+        finally:
+            if self.cache is not None and pending_writes:
+                self.cache.put_many(pending_writes)
         result.findings = fnd.dedupe(collected)
         kept = {id(f) for f in result.findings}
         result.dropped.extend(Dropped.of_finding(f, "duplicate") for f in collected if id(f) not in kept)
@@ -301,26 +362,75 @@ class ReviewEngine:
         result.backend = getattr(self._backend, "name", "") if self._backend is not None else "cache"
         return result
 
+    def _run_parallel(
+        self,
+        requests: list[Request],
+        jobs: int,
+        lines_of: dict[str, list[str]],
+        sizes: dict[str, int],
+        cancel: threading.Event | None,
+        priority: Priority | None,
+        publish: Callable[[Finding], None],
+        finished: Callable[[Request, _Answer], None],
+    ) -> None:
+        """``jobs`` requests in flight; findings are published in request order, so output is deterministic."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        stop = threading.Event()  # our own: the first failure stops the other workers too
+        if cancel is not None and cancel.is_set():
+            raise ReviewCancelled
+
+        def relay() -> None:
+            if cancel is not None:
+                while not stop.wait(0.05):
+                    if cancel.is_set():
+                        stop.set()
+
+        watcher = threading.Thread(target=relay, name="gemma-review-cancel", daemon=True)
+        watcher.start()
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="gemma-review-req")
+        try:
+            futures = [
+                pool.submit(self._ask, r, lines_of, sizes, stop, priority, None) for r in requests
+            ]
+            for request, future in zip(requests, futures):
+                try:
+                    answer = future.result()
+                except BaseException:
+                    stop.set()
+                    raise
+                for f in answer.found:
+                    publish(f)
+                finished(request, answer)
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            watcher.join()
+        if cancel is not None and cancel.is_set():
+            raise ReviewCancelled
+
     def _ask(
         self,
-        unit: Unit,
-        file_lines: list[str],
-        result: ReviewResult,
+        request: Request,
+        lines_of: dict[str, list[str]],
+        sizes: dict[str, int],
         cancel: threading.Event | None,
-        emit: Callable[[Finding], None],
-    ) -> tuple[list[Finding], bool]:
+        priority: Priority | None,
+        emit: Callable[[Finding], None] | None,
+    ) -> _Answer:
+        """One request to the model; findings go to ``emit`` as they stream (or are kept in order)."""
         s = self.settings
-        messages = _encodable(review_messages(unit, self.guidelines))
+        answer = _Answer()
+        messages = _encodable(request_messages(request, self.guidelines, sizes))
         estimated = sum(estimate_tokens(m["content"]) for m in messages)
+        where = request.where
         if estimated + s.num_predict > s.num_ctx:
             # Only a single over-long line gets here (units are split to fit): never let the
             # server cut the front of the prompt, where the instructions are.
-            result.notes.append(
-                f"{unit.path}:{unit.start}-{unit.end}: too large for num_ctx {s.num_ctx} even alone; not reviewed"
-            )
-            return [], False
-        result.prompt_tokens_estimated += estimated
-        request = ModelRequest(
+            answer.notes.append(f"{where}: too large for num_ctx {s.num_ctx} even alone; not reviewed")
+            return answer
+        answer.estimated = estimated
+        model_request = ModelRequest(
             messages=messages,
             schema=REVIEW_SCHEMA,
             num_ctx=s.num_ctx,
@@ -333,99 +443,116 @@ class ReviewEngine:
         parser = FindingStream()
         loop = LoopDetector()
         repeats = FindingLoop()
-        found: list[Finding] = []
-        to_verify: list[Finding] = []
+        verifying = s.verify and s.fail_on != "never"
+        to_verify: list[tuple[Unit, Finding]] = []
         metrics: Metrics | None = None
         looped: str | None = None
         text_seen = False
-        verifying = s.verify and s.fail_on != "never"
 
         def take(raw: dict) -> None:
-            result.raw_findings += 1
-            built = fnd.judge(unit, raw, file_lines)
-            if isinstance(built, Dropped):
-                result.dropped.append(built)
+            answer.raw_findings += 1
+            first_drop: list[Dropped] = []
+
+            def build(unit: Unit, raw: dict) -> Finding | None:
+                built = fnd.judge(unit, raw, lines_of[unit.path])
+                if isinstance(built, Dropped):
+                    first_drop.append(built)
+                    return None
+                return built
+
+            hit = attribute(request, raw, build)
+            if hit is None:
+                answer.dropped.append(first_drop[0] if first_drop else Dropped.of_raw(request.units[0].path, raw, "no anchor"))
                 return
-            f = fnd.cap_severity(built, self.severity_limits)
-            found.append(f)
+            unit, f = hit
+            f = fnd.cap_severity(f, self.severity_limits)
+            answer.found.append(f)
+            answer.by_unit.setdefault(id(unit), []).append(f)
             if verifying and f.at_least(s.fail_on):
-                to_verify.append(f)  # shown once the model has confirmed or withdrawn it
-            else:
+                to_verify.append((unit, f))  # shown once the model has confirmed or withdrawn it
+            elif emit is not None:
                 emit(f)
 
-        stream = backend.stream_chat(request, cancel)
-        try:
-            for chunk in stream:
-                if cancel is not None and cancel.is_set():
-                    raise ReviewCancelled
-                if chunk.text:
-                    text_seen = text_seen or bool(chunk.text.strip())
-                    for raw in parser.feed(chunk.text):
-                        verdict = repeats.feed(raw)
-                        for ok in verdict.emit:
-                            take(ok)
-                        for copy in verdict.dropped:
-                            result.raw_findings += 1
-                            result.dropped.append(Dropped.of_raw(unit.path, copy, "loop"))
-                        if verdict.stop:
-                            looped = verdict.stop
+        # The slot is held from send to the last chunk: the backend's timeout starts inside it.
+        with self.scheduler.slot(cancel, priority):
+            stream = backend.stream_chat(model_request, cancel)
+            try:
+                for chunk in stream:
+                    if cancel is not None and cancel.is_set():
+                        raise ReviewCancelled
+                    if chunk.text:
+                        text_seen = text_seen or bool(chunk.text.strip())
+                        for raw in parser.feed(chunk.text):
+                            verdict = repeats.feed(raw)
+                            for ok in verdict.emit:
+                                take(ok)
+                            for copy in verdict.dropped:
+                                answer.raw_findings += 1
+                                answer.dropped.append(Dropped.of_raw(request.units[0].path, copy, "loop"))
+                            if verdict.stop:
+                                looped = verdict.stop
+                                break
+                        if looped is None and loop.feed(chunk.text):
+                            looped = "repeated itself"
+                        if looped is not None:
                             break
-                    if looped is None and loop.feed(chunk.text):
-                        looped = "repeated itself"
-                    if looped is not None:
-                        break
-                if chunk.done:
-                    metrics = chunk.metrics
-        finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()  # stops generation when we leave early
+                    if chunk.done:
+                        metrics = chunk.metrics
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()  # stops generation when we leave early
         if cancel is not None and cancel.is_set():
             raise ReviewCancelled
         for raw in repeats.finish():
             take(raw)
-        where = f"{unit.path}:{unit.start}-{unit.end}"
         truncated = bool(metrics and metrics.truncated)
-        if metrics is not None:
-            result.metrics.add(metrics)
+        answer.metrics = metrics
+        found = answer.found
         cut_off = looped is None and parser.open_object and (truncated or not parser.closed)
         if cut_off:
-            result.raw_findings += 1
-            result.dropped.append(Dropped(unit.path, None, "", "cut off"))
+            answer.raw_findings += 1
+            answer.dropped.append(Dropped(request.units[0].path, None, "", "cut off"))
         distinct = len({f.fingerprint for f in found})  # counted after de-duplication
         if looped is not None:
-            result.loops_stopped += 1
+            answer.loops_stopped += 1
             copies = repeats.repeats
-            result.notes.append(
+            answer.notes.append(
                 f"{where}: the model {looped}; stopped reading after {distinct} distinct finding(s)"
                 + (f" ({copies} repeated cop{'y' if copies == 1 else 'ies'} dropped)" if copies else "")
             )
             truncated = True
         elif not text_seen:
-            result.notes.append(f"{where}: the model returned an empty reply")
+            answer.notes.append(f"{where}: the model returned an empty reply")
         elif parser.thinking:
-            result.notes.append(f"{where}: the reply ended inside its <think> draft; nothing kept")
+            answer.notes.append(f"{where}: the reply ended inside its <think> draft; nothing kept")
             truncated = True
         elif truncated or (not parser.closed and parser.buffer.strip()):
             if not parser.found_array:
-                result.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
+                answer.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
             else:
-                result.notes.append(
+                answer.notes.append(
                     f"{where}: the reply was cut off (num_predict {s.num_predict}); {distinct} distinct complete finding(s) before the cut were read"
                 )
             truncated = True
-        for f in to_verify:
+        for unit, f in to_verify:
             if cancel is not None and cancel.is_set():
                 raise ReviewCancelled
-            checked = self._verify(unit, f, result, cancel)
+            with self.scheduler.slot(cancel, priority):
+                checked = self._verify(unit, f, answer, cancel)
             found[found.index(f)] = checked
-            emit(checked)
-        return found, truncated
+            mine = answer.by_unit.get(id(unit), [])
+            if f in mine:
+                mine[mine.index(f)] = checked
+            if emit is not None:
+                emit(checked)
+        answer.truncated = truncated
+        return answer
 
-    def _verify(self, unit: Unit, f: Finding, result: ReviewResult, cancel: threading.Event | None) -> Finding:
+    def _verify(self, unit: Unit, f: Finding, answer: _Answer, cancel: threading.Event | None) -> Finding:
         """Ask the model to confirm ``f``; an unconfirmed finding drops to info."""
         s = self.settings
-        stats = result.verify = result.verify or VerifyStats()
+        stats = answer.verify = answer.verify or VerifyStats()
         stats.asked += 1
         messages = verify_messages(unit, f.line, f.end_line, f.severity, f.category, f.title, f.explanation)
         request = ModelRequest(
@@ -441,7 +568,6 @@ class ReviewEngine:
                 pieces.append(chunk.text)
                 if chunk.done and chunk.metrics is not None:
                     stats.metrics.add(chunk.metrics)
-                    result.metrics.add(chunk.metrics)
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
@@ -530,6 +656,39 @@ def _loads_object(text: str) -> dict | None:
 
 
 _EMPTY_UNIT = Unit("x", None, 1, 1, ("",), frozenset({1}))
+
+
+@dataclass
+class _Answer:
+    """What one request produced; applied to the result on the reviewing thread, in request order."""
+
+    found: list[Finding] = field(default_factory=list)
+    by_unit: dict[int, list[Finding]] = field(default_factory=dict)  # id(unit) -> its findings
+    truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+    metrics: Metrics | None = None
+    estimated: int = 0
+    raw_findings: int = 0
+    dropped: list[Dropped] = field(default_factory=list)
+    loops_stopped: int = 0
+    verify: VerifyStats | None = None  # the verification pass of this request's findings
+
+    def apply(self, result: ReviewResult) -> None:
+        result.notes.extend(self.notes)
+        result.prompt_tokens_estimated += self.estimated
+        if self.metrics is not None:
+            result.metrics.add(self.metrics)
+        result.raw_findings += self.raw_findings
+        result.dropped.extend(self.dropped)
+        result.loops_stopped += self.loops_stopped
+        if self.verify is not None:
+            total = result.verify = result.verify or VerifyStats()
+            total.asked += self.verify.asked
+            total.confirmed += self.verify.confirmed
+            total.withdrawn += self.verify.withdrawn
+            total.failed += self.verify.failed
+            total.metrics.add(self.verify.metrics)
+            result.metrics.add(self.verify.metrics)
 
 
 def _encodable(messages: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -465,18 +465,19 @@ def from_buffer(path: str, text: str, base_text: str | None, abspath: Path | Non
     """An editor buffer against a base text (HEAD): only differing lines are changed."""
     if base_text is None:
         return FileChange(path, text, None, abspath=abspath, status="added")
-    import difflib
-
-    from .textfile import split_lines
+    from .linediff import matched_lines
 
     old, new = split_lines(base_text), split_lines(text)
     changed: set[int] = set()
     removed: RemovedLines = {}
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
-        if tag in ("replace", "delete"):
-            removed.setdefault(j1 + 1, []).extend(old[i1:i2])
-        if tag in ("replace", "insert"):
-            changed.update(range(j1 + 1, j2 + 1))
-        elif tag == "delete" and new:
-            changed.add(min(j1 + 1, len(new)))
+    pi = pj = 0
+    # Near-linear (patience diff): difflib alone is quadratic on a big buffer.
+    for i, j in [*matched_lines(old, new), (len(old), len(new))]:
+        if i > pi:  # lines the change deleted or replaced, shown where they were
+            removed.setdefault(pj + 1, []).extend(old[pi:i])
+        if j > pj:  # replaced or inserted lines
+            changed.update(range(pj + 1, j + 1))
+        elif i > pi and new:  # a deletion: review where it was
+            changed.add(min(pj + 1, len(new)))
+        pi, pj = i + 1, j + 1
     return FileChange(path, text, to_ranges(changed), abspath=abspath, removed=clamp_removed(removed, len(new)))

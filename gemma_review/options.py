@@ -63,11 +63,14 @@ FILTER_OPTIONS: tuple[Option, ...] = (
 
 # The verification pass (review and bench).
 VERIFY = Option(("--verify",), "verify", "ask the model to confirm findings at or above --fail-on", switch=True)
+# Requests in flight at once (review only): for servers that batch.
+JOBS = Option(("--jobs",), "max_parallel", "model requests in flight at once, for servers that batch "
+              "(llama-server -np, vLLM, OLLAMA_NUM_PARALLEL); default 1", type=int, metavar="N")
 
 # Option values that are settings of the same name.
 OVERRIDE_FLAGS: tuple[str, ...] = (
     "model", "host", "backend", "model_file", "allow_remote", "timeout", "num_ctx", "num_predict",
-    "fail_on", "min_confidence", "min_severity", "categories", "guidelines", "verify",
+    "fail_on", "min_confidence", "min_severity", "categories", "guidelines", "verify", "max_parallel",
 )
 assert set(OVERRIDE_FLAGS) <= set(setting_names())
 

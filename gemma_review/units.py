@@ -7,8 +7,9 @@ token budget is split into windows around its changed lines.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from .intake import FileChange
 from .languages import DEFINITIONS, language_of, parse
@@ -40,10 +41,10 @@ class Unit:
         return self.lines[n - self.start]
 
 
-def definition_spans(lang: str, text: str) -> list[tuple[int, int]]:
+def definition_spans(lang: str, text: str, tree: Any = None) -> list[tuple[int, int]]:
     """(start, end) line spans (1-based) of definitions, outermost first."""
     wanted = DEFINITIONS.get(lang, set())
-    tree = parse(lang, text)
+    tree = tree if tree is not None else parse(lang, text)
     spans: list[tuple[int, int, int]] = []
     stack = [(tree.root_node, 0)]
     while stack:
@@ -68,12 +69,45 @@ def _enclosing(n_lines: int, spans: list[tuple[int, int]]) -> list[tuple[int, in
     return owner
 
 
+def statement_spans(lang: str, text: str, tree: Any = None) -> list[tuple[int, int]]:
+    """(start, end) line spans (1-based) of the top-level statements, in file order."""
+    root = (tree if tree is not None else parse(lang, text)).root_node
+    return [(c.start_point[0] + 1, c.end_point[0] + 1) for c in root.children if c.is_named]
+
+
+def _on_statements(c: int, a: int, b: int, stmts: list[tuple[int, int]], starts: list[int], limit: int) -> tuple[int, int]:
+    """Move the window [a, b] around changed line ``c`` onto top-level statement boundaries.
+
+    The statement holding ``c`` is taken whole (a parenthesised import, a call spread
+    over lines); a statement cut by the window's edge but not holding ``c`` is left out
+    rather than pulled in whole. A statement longer than ``limit`` lines (a 2,000-line
+    literal) is not followed: the later line split handles it.
+    """
+    i = bisect_right(starts, a) - 1
+    if i >= 0 and stmts[i][0] < a <= stmts[i][1]:
+        if stmts[i][1] >= c:
+            if b - stmts[i][0] + 1 <= limit:
+                a = stmts[i][0]
+        else:
+            a = stmts[i][1] + 1
+    j = bisect_right(starts, b) - 1
+    if j >= 0 and stmts[j][0] <= b < stmts[j][1]:
+        if stmts[j][0] <= c:
+            if stmts[j][1] - a + 1 <= limit:
+                b = stmts[j][1]
+        else:
+            b = stmts[j][0] - 1
+    return a, b
+
+
 def _merge(spans: dict[tuple[int, int], set[int]], gap: int = 1) -> list[tuple[int, int, set[int]]]:
+    # The last span's set grows in place: a new set per merge made whole-file units quadratic.
     merged: list[tuple[int, int, set[int]]] = []
     for (a, b), changed in sorted(spans.items()):
         if merged and a <= merged[-1][1] + gap:
             pa, pb, pc = merged[-1]
-            merged[-1] = (pa, max(pb, b), pc | changed)
+            pc |= changed
+            merged[-1] = (pa, max(pb, b), pc)
         else:
             merged.append((a, b, set(changed)))
     return merged
@@ -113,6 +147,8 @@ def build_units(
     changed = set(range(1, n + 1)) if whole else {c for c in (change.changed_lines() or set()) if 1 <= c <= n}
     if not changed:
         return []
+    if len(changed) == n:
+        whole = True  # a new (or rewritten) file: cut it like a whole file, without overlapping windows
     lang = language_of(change.path)
 
     removed = {} if whole else getattr(change, "removed", None) or {}
@@ -135,15 +171,24 @@ def build_units(
         spans_by_unit = [(1, n, changed)]
     else:
         defs: list[tuple[int, int]] = []
+        stmts: list[tuple[int, int]] = []
         if lang is not None:
             try:
-                defs = definition_spans(lang, change.text)
+                tree = parse(lang, change.text)  # once: parsing is most of the time on big files
+                defs = definition_spans(lang, change.text, tree)
+                if not whole:
+                    stmts = statement_spans(lang, change.text, tree)
             except Exception:  # a grammar failure must not stop the review; fall back to windows
-                defs = []
+                defs, stmts = [], []
+        starts = [a for a, _ in stmts]
         owner = _enclosing(n, defs)
         spans: dict[tuple[int, int], set[int]] = {}
         for c in sorted(changed):
-            span = owner[c] or (max(1, c - CONTEXT_LINES), min(n, c + CONTEXT_LINES))
+            span = owner[c]
+            if span is None:
+                span = (max(1, c - CONTEXT_LINES), min(n, c + CONTEXT_LINES))
+                if stmts:
+                    span = _on_statements(c, span[0], span[1], stmts, starts, max_lines)
             spans.setdefault(span, set()).add(c)
         spans_by_unit = _merge(spans, gap=1 if whole else 0)
         if whole:
@@ -152,13 +197,15 @@ def build_units(
             for a, b, ch in spans_by_unit:
                 if packed and a <= packed[-1][1] + 1 and b - packed[-1][0] + 1 <= max_lines:
                     pa, _pb, pc = packed[-1]
-                    packed[-1] = (pa, b, pc | ch)
+                    pc |= ch
+                    packed[-1] = (pa, b, pc)
                 else:
                     packed.append((a, b, ch))
             spans_by_unit = packed
 
     units: list[Unit] = []
     for a, b, ch in spans_by_unit:
+        order = sorted(ch)  # bisect for the changed lines of each window: linear, not windows x lines
         size = max_lines
         while True:
             windows = _windows(a, b, ch, size, whole)
@@ -166,7 +213,7 @@ def build_units(
                 break
             size = max(1, size // 2)  # very long lines: shrink the window until it fits
         for s, e in windows:
-            inside = frozenset(c for c in ch if s <= c <= e)
+            inside = frozenset(order[bisect_left(order, s) : bisect_right(order, e)])
             if inside and any(ln.strip() for ln in lines[s - 1 : e]):  # blank lines: nothing to review
                 units.append(
                     Unit(change.path, lang, s, e, tuple(lines[s - 1 : e]), inside, whole, removed_in(s, e) if removed else ())

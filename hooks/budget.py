@@ -19,6 +19,7 @@ from gemma_review.findings import Finding, dedupe
 from gemma_review.intake import FileChange
 
 GRACE_SECONDS = 0.5  # how long a cancelled review may take to wind down
+HUMAN_BYTES = 64 * 1024  # files up to this size are reviewed in the first pass
 
 
 @dataclass
@@ -38,6 +39,12 @@ class Outcome:
 
 def review_within(engine: ReviewEngine, changes: list[FileChange], deadline: float) -> Outcome:
     """Review ``changes``, giving up at ``deadline`` (a ``time.monotonic()`` value)."""
+    # Human-sized changes first: a large (often generated) file must not spend the whole
+    # budget before the small hand-written edits are looked at. Report order is by path anyway.
+    # Two passes, because a pass plans all its files (units) before its first request, and
+    # planning a multi-megabyte file alone can take longer than the budget.
+    changes = sorted(changes, key=_size)
+    passes = [[c for c in changes if _size(c) <= HUMAN_BYTES], [c for c in changes if _size(c) > HUMAN_BYTES]]
     cancel = threading.Event()
     done = threading.Event()
     found: list[Finding] = []
@@ -46,7 +53,16 @@ def review_within(engine: ReviewEngine, changes: list[FileChange], deadline: flo
 
     def work() -> None:
         try:
-            box["result"] = engine.review(changes, on_finding=found.append, on_progress=progress.append, cancel=cancel)
+            results: list[ReviewResult] = []
+            for batch in passes:
+                if batch and not cancel.is_set():
+                    results.append(engine.review(batch, on_finding=found.append, on_progress=progress.append, cancel=cancel))
+                    # Incomplete until the last pass is done: the deadline may fall between passes.
+                    box["result"] = _combined(results, cancelled=True)
+            if results:
+                box["result"] = _combined(results, cancelled=cancel.is_set() or any(r.cancelled for r in results))
+            else:
+                box["result"] = engine.review([], cancel=cancel)
         except ModelError as exc:
             box["model_error"] = exc
         except BaseException as exc:  # re-raised in the caller's thread
@@ -75,7 +91,10 @@ def review_within(engine: ReviewEngine, changes: list[FileChange], deadline: flo
     # Incomplete: cancelled, the model failed, or the worker is still stuck in a request.
     done_per_file = Counter(p.path for p in list(progress) if p.done > 0)  # done=0 only announces the total
     if isinstance(result, ReviewResult):
-        planned = list(result.files.values())
+        # Files of a pass that never started count as not reviewed too (unless config excludes them).
+        later = [c for c in changes if not c.skipped and c.path not in result.files
+                 and c.path not in {p for p, _ in result.skipped} and engine.selected(c) is None]
+        planned = list(result.files.values()) + later
         findings, skipped, notes, metrics = result.findings, result.skipped, result.notes, result.metrics
     else:
         planned = [c for c in changes if not c.skipped]
@@ -107,6 +126,33 @@ def review_within(engine: ReviewEngine, changes: list[FileChange], deadline: flo
     if isinstance(error, ModelError) and not timed_out:
         return Outcome(partial, str(error), error, False, unreviewed, total, finished)
     return Outcome(partial, "the time budget ran out", None, True, unreviewed, total, finished)
+
+
+def _combined(results: list[ReviewResult], cancelled: bool) -> ReviewResult:
+    """The passes' results as one (findings deduplicated across passes)."""
+    if len(results) == 1:
+        out = replace(results[0])
+    else:
+        out = ReviewResult(model=results[0].model)
+        for r in results:
+            out.findings += r.findings
+            out.skipped += r.skipped
+            out.units += r.units
+            out.cached_units += r.cached_units
+            out.requests += r.requests
+            out.files.update(r.files)
+            out.notes += r.notes
+            out.metrics.add(r.metrics)
+            out.wall_seconds += r.wall_seconds
+            out.prompt_tokens_estimated += r.prompt_tokens_estimated
+            out.backend = r.backend or out.backend
+        out.findings = dedupe(out.findings)
+    out.cancelled = cancelled
+    return out
+
+
+def _size(change: FileChange) -> int:
+    return len(change.text) if change.text is not None else 0
 
 
 def _unit_count(engine: ReviewEngine, change: FileChange) -> int:

@@ -8,7 +8,6 @@ a suppression comment above it remove it. The next review replaces the whole set
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -16,6 +15,7 @@ from lsprotocol import types
 
 from gemma_review import findings as fnd
 from gemma_review.findings import Finding
+from gemma_review.linediff import matched_lines
 
 from .positions import before, before_or_equal, line_range, text_end, to_utf16
 
@@ -166,13 +166,12 @@ def shift(items: Iterable[LiveFinding], change: types.TextDocumentContentChangeP
 
 
 def remap_lines(items: Iterable[LiveFinding], old_lines: list[str], new_lines: list[str]) -> list[LiveFinding]:
-    """Whole-document replacement: keep findings whose lines survived unchanged, moved."""
-    mapping: dict[int, int] = {}
-    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
-    for tag, i1, i2, j1, _j2 in matcher.get_opcodes():
-        if tag == "equal":
-            for k in range(i2 - i1):
-                mapping[i1 + k] = j1 + k
+    """Whole-document replacement: keep findings whose lines survived unchanged, moved.
+
+    Near-linear (patience diff), so a whole-document change of a big file does not stall
+    the event loop the way difflib did (3-4 s at 20,000 lines).
+    """
+    mapping = dict(matched_lines(old_lines, new_lines))
     out: list[LiveFinding] = []
     for item in items:
         first, last = item.lines_now()

@@ -8,6 +8,7 @@ on the :class:`GemmaLanguageServer` object; nothing is global.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import stat
 import sys
@@ -104,6 +105,10 @@ class GemmaLanguageServer(LanguageServer):
         self.problem: str | None = None  # "unavailable" | "error" while the last review failed
         self.progress: dict[str, ReviewProgress] = {}  # token -> progress
         self.refactors = 0
+        # When each document was last opened, edited, saved or asked for: the scheduler
+        # sends the most recently touched document's requests first.
+        self.activity: dict[str, int] = {}
+        self._touches = itertools.count(1)
         self.status = StatusTracker(lambda params: self.protocol.notify(STATUS_METHOD, params))
 
     # --- settings -----------------------------------------------------------------
@@ -217,6 +222,7 @@ class GemmaLanguageServer(LanguageServer):
         state = self.docs.get(uri)
         if state is None:
             return
+        self.touch(uri)
         new_lines = lines.split(self.workspace.get_text_document(uri).source)
         had = bool(state.findings)
         items = state.findings
@@ -253,7 +259,11 @@ class GemmaLanguageServer(LanguageServer):
         self.refresh_status()
 
     # --- reviews ------------------------------------------------------------------
+    def touch(self, uri: str) -> None:
+        self.activity[uri] = next(self._touches)
+
     def request_review(self, uri: str, reason: str, scope: str | None = None, delay: float = 0.0) -> None:
+        self.touch(uri)
         if not self.config_ready:
             self.waiting[uri] = (reason, scope)
             return
@@ -284,6 +294,7 @@ class GemmaLanguageServer(LanguageServer):
                 on_finding=lambda f: emit("finding", f),
                 on_progress=lambda p: emit("progress", p),
                 cancel=job.cancel,
+                priority=lambda: self.activity.get(job.uri, 0),
             )
             job.state.notice = engine.backend_notice
             return result
@@ -664,6 +675,7 @@ def build_server() -> GemmaLanguageServer:
         state = ls.docs.get(params.text_document.uri)
         if state is None:
             return
+        ls.touch(state.uri)  # the document the user works in: its requests go first
         settings = ls.doc_settings(state)  # the configuration file may have been what was saved
         if settings.trigger == "manual":
             return

@@ -236,7 +236,10 @@ def test_try_repo(scratch: Scratch, hook_repo: HookRepo) -> None:
     assert "streak.py:13:5: error [bug] " + FINDING_TITLE in proc.stdout
     assert "Found 1 finding (1 error) in 2 files" in proc.stdout
     assert "clean.py:" not in proc.stdout
-    assert len(scratch.fake.requests) == 2
+    # Two small new files share one request (packing), each under its own "File:" header.
+    (request,) = scratch.fake.requests
+    prompt = request["messages"][-1]["content"]
+    assert "File: streak.py" in prompt and "File: clean.py" in prompt
 
 
 # --- the commit gate ------------------------------------------------------------------------

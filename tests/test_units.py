@@ -155,9 +155,18 @@ def test_smallest_enclosing_definition(path: str, text: str, line: int, span: tu
 def test_change_outside_definitions_gets_a_window(path: str, text: str, line: int) -> None:
     (unit,) = units_for(path, text, [line])
     n = len(text.rstrip("\n").split("\n"))
-    assert unit.start == max(1, line - CONTEXT_LINES)
-    assert unit.end >= min(n, line + CONTEXT_LINES)
     assert line in unit.changed
+    if path == "notes.txt":  # no grammar: a plain window of lines
+        assert unit.start == max(1, line - CONTEXT_LINES)
+        assert unit.end >= min(n, line + CONTEXT_LINES)
+        return
+    # With a grammar the window stops at statement boundaries: never more than +-6 lines
+    # unless the changed statement itself is longer, and never half a definition.
+    assert max(1, line - CONTEXT_LINES) <= unit.start <= line <= unit.end <= min(n, line + CONTEXT_LINES)
+    from gemma_review.units import statement_spans
+
+    for a, b in statement_spans({"a.py": "python", "a.go": "go", "a.rs": "rust"}[path], text):
+        assert not (a < unit.start <= b) and not (a <= unit.end < b)
 
 
 def test_changes_in_one_function_make_one_unit() -> None:
@@ -174,9 +183,9 @@ def test_overlapping_units_merge() -> None:
     # The class docstring (class unit 6-15) and a method inside it (9-12): one unit.
     (unit,) = units_for("a.py", PY, [7, 11])
     assert (unit.start, unit.end, unit.changed) == (6, 15, frozenset({7, 11}))
-    # A window around line 3 (1-9) overlaps the method starting at 9.
-    (unit,) = units_for("a.py", PY, [3, 10])
-    assert (unit.start, unit.end) == (1, 12)
+    # The window around line 3 (+-6: 1-9) stops before the class it would cut into.
+    units = units_for("a.py", PY, [3, 10])
+    assert [(u.start, u.end) for u in units] == [(1, 5), (9, 12)]
 
 
 def _big_function(n_lines: int) -> str:

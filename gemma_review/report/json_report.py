@@ -59,6 +59,7 @@ def render(result: ReviewResult, **_: object) -> str:
             "files": len(result.files),
             "units": result.units,
             "cached_units": result.cached_units,
+            "requests": result.requests,
             "cancelled": result.cancelled,
             "wall_seconds": round(result.wall_seconds, 3),
             "raw_findings": result.raw_findings,
