@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--staged", action="store_true", help="review what is staged for commit (the index)")
     src.add_argument("--base", metavar="REV", help="review changes since the merge base with REV")
     r.add_argument("--head", metavar="REV", help="with --base: review BASE...HEAD commits instead of the working tree")
-    r.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    r.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+                   help="report format: text (default), json, sarif (code scanning) or github (workflow annotations)")
     r.add_argument("-o", "--output", type=Path, help="write the report to this file")
     r.add_argument("--fix", action="store_true", help="apply validated fixes to the files")
     r.add_argument("--show-fixes", action="store_true", help="print fixes as a unified diff; change nothing")
@@ -58,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--categories", help=f"comma-separated subset of: {','.join(CATEGORIES)}")
     r.add_argument("--guidelines", help="the repository's review guidelines file")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
-    r.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    r.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the text report: auto (default: on a terminal, unless NO_COLOR), always, never")
     add_model_options(r)
 
     lsp = sub.add_parser("lsp", help="run the language server (stdio)")
@@ -79,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="compare models on the labelled samples")
     bench.add_argument("--models", help="comma-separated model names")
     bench.add_argument("--samples", type=Path, help="samples folder (default: the repository's samples/)")
-    bench.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    bench.add_argument("--format", choices=("markdown", "json"), default="markdown",
+                       help="table format: markdown (default; rows print as each model finishes) or json")
     bench.add_argument("--plot", type=Path, help="draw the figures into this PNG (needs matplotlib)")
     add_model_options(bench)
 
@@ -158,9 +161,11 @@ def run_review(args: argparse.Namespace) -> int:
     for warning in loaded.warnings:
         sys.stderr.write(f"gemma-review: warning: {warning}\n")
     changes = gather(args, Path.cwd())
-    engine = ReviewEngine(settings, root=loaded.root)
+    # `review` is the one front end where `auto` may fall back to the demo model.
+    engine = ReviewEngine(settings, root=loaded.root, allow_demo=True)
     quiet = args.quiet
     bar = ProgressBar(enabled=None if not quiet else False)
+    engine.on_text = bar.on_text
     try:
         if any(not c.skip_reason for c in changes):
             engine.backend  # choose it now so its notice (smoke model) comes before the report
@@ -213,7 +218,9 @@ def apply_all_fixes(result) -> list:
         if outcome.refused:
             sys.stderr.write(f"gemma-review: {outcome.refused}\n")
         elif outcome.applied:
-            sys.stderr.write(f"gemma-review: fixed {outcome.applied} finding(s) in {path}\n")
+            sys.stderr.write(
+                f"gemma-review: fixed {outcome.applied} finding{'s' if outcome.applied != 1 else ''} in {path}\n"
+            )
     fixed_paths = set()
     for f in result.findings:
         if f.fix is None or result.files[f.path].abspath is None:

@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 from . import findings as fnd
 from .backends.base import Backend, Metrics, ModelRequest
 from .cache import ReviewCache, default_cache_dir, unit_key
-from .config import Settings, check_privacy
+from .config import CATEGORIES, Settings, check_privacy
 from .errors import ConfigError, ModelError, ReviewCancelled
 from .findings import Finding, Fix
 from .fixes import make_fix, reindent, parses
@@ -37,7 +37,7 @@ from .tokens import estimate_tokens
 from .units import Unit, build_units
 
 HEADER_TOKENS = 64
-SMOKE_NUM_PREDICT = 256  # file name line and separators around the numbered code
+SMOKE_NUM_PREDICT = 256  # the demo model only proves the pipeline: cap its (junk) output
 
 
 @dataclass
@@ -60,7 +60,9 @@ class ReviewResult:
     notes: list[str] = field(default_factory=list)
     cancelled: bool = False
     backend: str = ""
-    model: str = ""
+    model: str = ""  # the model that answered (auto may pick another than settings.model)
+    demo: bool = False  # the bundled demo model answered: not a review
+    hidden: dict[str, int] = field(default_factory=dict)  # filter -> findings it hid
     wall_seconds: float = 0.0
     prompt_tokens_estimated: int = 0
 
@@ -78,16 +80,20 @@ class RefactorResult:
 BackendFactory = Callable[[Settings], Backend]
 
 
-def default_backend(settings: Settings) -> tuple[Backend, str, str | None]:
-    """(backend, why it was chosen, a notice for the user or None)."""
-    try:
-        from .backends.select import select_backend
-    except ImportError:  # pragma: no cover - select ships with the package
-        from .backends.ollama import OllamaBackend
+def default_backend(settings: Settings, allow_demo: bool = False) -> tuple[Backend, str, str | None, bool]:
+    """(backend, why it was chosen, a notice for the user or None, is it the demo model)."""
+    from .backends.select import select_backend
 
-        return OllamaBackend(settings), "ollama", None
-    sel = select_backend(settings)
-    return sel.backend, sel.reason, sel.notice
+    sel = select_backend(settings, allow_demo=allow_demo)
+    return sel.backend, sel.reason, sel.notice, sel.demo
+
+
+def effective_settings(settings: Settings, demo: bool) -> Settings:
+    """The limits a review really runs with: the demo model's output is capped."""
+    if demo and settings.num_predict > SMOKE_NUM_PREDICT:
+        # It only proves the pipeline; don't make a demo wait for 1024 junk tokens.
+        return replace(settings, num_predict=SMOKE_NUM_PREDICT)
+    return settings
 
 
 class ReviewEngine:
@@ -98,12 +104,18 @@ class ReviewEngine:
         backend: Backend | None = None,
         cache: ReviewCache | None = None,
         use_cache: bool | None = None,
+        allow_demo: bool = False,
     ) -> None:
         self.settings = settings
         self.root = root or Path.cwd()
         self._backend = backend
         self.backend_reason = ""
         self.backend_notice: str | None = None
+        # Only `review`, `bench` and `doctor` let `auto` fall back to the demo model.
+        self.allow_demo = allow_demo
+        self.demo = False
+        # Every streamed chunk of a reply, for a live tokens/s display (the CLI's spinner).
+        self.on_text: Callable[[str], None] | None = None
         use = settings.cache if use_cache is None else use_cache
         if cache is None and use:
             cache = ReviewCache(Path(settings.cache_dir) if settings.cache_dir else default_cache_dir())
@@ -117,11 +129,17 @@ class ReviewEngine:
         with self._lock:
             if self._backend is None:
                 check_privacy(self.settings)
-                self._backend, self.backend_reason, self.backend_notice = default_backend(self.settings)
-                if self.backend_notice and self.settings.num_predict > SMOKE_NUM_PREDICT:
-                    # The smoke model only proves the pipeline; don't make a demo wait for 1024 junk tokens.
-                    self.settings = replace(self.settings, num_predict=SMOKE_NUM_PREDICT)
+                self._backend, self.backend_reason, self.backend_notice, self.demo = default_backend(
+                    self.settings, self.allow_demo
+                )
+                self.settings = effective_settings(self.settings, self.demo)
             return self._backend
+
+    @property
+    def model_name(self) -> str:
+        """The model that answers once a backend is chosen; the configured one before."""
+        b = self._backend
+        return str(getattr(b, "model", "") or self.settings.model) if b is not None else self.settings.model
 
     def close(self) -> None:
         if self._backend is not None:
@@ -208,11 +226,14 @@ class ReviewEngine:
         seen: set[str] = set()
         collected: list[Finding] = []
 
+        hidden: set[tuple[str, str]] = set()
+
         def publish(change: FileChange, file_lines: list[str], f: Finding) -> None:
-            changed = change.changed_lines()
-            if changed is not None and not fnd.in_changed(f, changed):
-                return
-            if not fnd.passes(f, self.settings) or fnd.suppressed(file_lines, f):
+            why = hidden_by(f, self.settings, change.changed_lines(), file_lines)
+            if why is not None:
+                if (why, f.fingerprint) not in hidden:
+                    hidden.add((why, f.fingerprint))
+                    result.hidden[why] = result.hidden.get(why, 0) + 1
                 return
             if f.fingerprint in seen or any(
                 k.path == f.path and k.line <= f.end_line and f.line <= k.end_line
@@ -252,8 +273,11 @@ class ReviewEngine:
         except ReviewCancelled:
             result.cancelled = True
         result.findings = fnd.dedupe(collected)
+        result.notes.extend(hidden_notes(result.hidden, self.settings))
         result.wall_seconds = time.monotonic() - started
         result.backend = getattr(self._backend, "name", "") if self._backend is not None else "cache"
+        result.model = self.model_name
+        result.demo = self.demo
         return result
 
     def _ask(
@@ -297,6 +321,8 @@ class ReviewEngine:
                 if cancel is not None and cancel.is_set():
                     raise ReviewCancelled
                 if chunk.text:
+                    if self.on_text is not None:
+                        self.on_text(chunk.text)
                     text_seen = text_seen or bool(chunk.text.strip())
                     for raw in parser.feed(chunk.text):
                         f = fnd.build_finding(unit, raw, file_lines)
@@ -319,7 +345,10 @@ class ReviewEngine:
         if metrics is not None:
             result.metrics.add(metrics)
         if looped:
-            result.notes.append(f"{where}: the model repeated itself; stopped reading after {len(found)} finding(s)")
+            result.notes.append(
+                f"{where}: the model repeated itself; stopped reading after {len(found)} "
+                f"finding{'s' if len(found) != 1 else ''}"
+            )
             truncated = True
         elif not text_seen:
             result.notes.append(f"{where}: the model returned an empty reply")
@@ -327,8 +356,10 @@ class ReviewEngine:
             if parser._array_at is None:
                 result.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
             else:
+                n = len(found)
                 result.notes.append(
-                    f"{where}: the reply was cut off (num_predict {s.num_predict}); {len(found)} complete finding(s) before the cut were kept"
+                    f"{where}: the reply was cut off (num_predict {s.num_predict}); "
+                    f"{n} complete finding{'s' if n != 1 else ''} before the cut {'were' if n != 1 else 'was'} read"
                 )
             truncated = True
         return found, truncated
@@ -384,6 +415,50 @@ class ReviewEngine:
             if parses(language_of(path), path, "\n".join(lines) + "\n", after):
                 fix = Fix(start_line, end_line, "\n".join(new_lines), content_hash(text))
         return RefactorResult(summary, start_line, end_line, "\n".join(new_lines), fix, metrics)
+
+
+# Filters that hide a finding the model wrote, in the order they are checked.
+HIDDEN_ORDER = ("outside the changed lines", "min_confidence", "min_severity", "categories", "ignore comment")
+
+
+def hidden_by(f: Finding, settings: Settings, changed: set[int] | None, file_lines: list[str]) -> str | None:
+    """Which filter hides ``f`` (a key of :data:`HIDDEN_ORDER`), or None when it is shown."""
+    if changed is not None and not fnd.in_changed(f, changed):
+        return "outside the changed lines"
+    if f.confidence < settings.min_confidence:
+        return "min_confidence"
+    if not f.at_least(settings.min_severity):
+        return "min_severity"
+    if f.category not in settings.categories:
+        return "categories"
+    if fnd.suppressed(file_lines, f):
+        return "ignore comment"
+    return None
+
+
+def hidden_notes(hidden: dict[str, int], settings: Settings) -> list[str]:
+    """One note per filter that hid findings, saying how to see them."""
+    out = []
+    for why in HIDDEN_ORDER:
+        n = hidden.get(why, 0)
+        if not n:
+            continue
+        what = f"{n} finding{'s' if n != 1 else ''}"
+        them = "them" if n != 1 else "it"
+        if why == "min_confidence":
+            out.append(f"{what} below min_confidence {settings.min_confidence:g} hidden; --min-confidence 0 shows {them}")
+        elif why == "min_severity":
+            out.append(f"{what} below min_severity {settings.min_severity} hidden; --min-severity info shows {them}")
+        elif why == "categories":
+            out.append(
+                f"{what} outside categories {','.join(settings.categories)} hidden; "
+                f"--categories {','.join(CATEGORIES)} shows {them}"
+            )
+        elif why == "ignore comment":
+            out.append(f"{what} silenced by a gemma-review: ignore comment hidden")
+        else:
+            out.append(f"{what} outside the changed lines hidden; reviewing the whole file shows {them}")
+    return out
 
 
 def _loads_object(text: str) -> dict | None:

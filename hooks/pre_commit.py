@@ -126,7 +126,9 @@ def review(args: argparse.Namespace, root: Path, target: Target, deadline: float
 
     out = sys.stdout
     if result.findings or (outcome.complete and not args.quiet):
-        out.write(render("text", result, color=use_color(out, args.color)))
+        # The hook has no --fix: say the command that applies the fixes.
+        fix_command = "gemma-review review --staged --fix" if target.action == "commit" else "gemma-review review --fix FILE"
+        out.write(render("text", result, color=use_color(out, args.color), fix_command=fix_command))
         out.flush()
     if not args.quiet:
         if engine.backend_notice:
