@@ -46,9 +46,15 @@ class Sample:
 
 
 def default_samples_dir() -> Path:
+    """The labelled samples: inside the installed package (the wheel maps the repository's
+    ``samples/`` to ``gemma_review/samples``), or beside the package in a source checkout."""
     import gemma_review
 
-    return Path(gemma_review.__file__).resolve().parent.parent / "samples"
+    package = Path(gemma_review.__file__).resolve().parent
+    for folder in (package / "samples", package.parent / "samples"):
+        if (folder / "labels.toml").is_file():
+            return folder
+    return package / "samples"  # load_samples says it is missing and what to pass
 
 
 def load_samples(folder: Path) -> list[Sample]:
@@ -252,24 +258,41 @@ def gpu_memory(engine: Any) -> int | None:
     return int(entry.get("size_vram") or 0) if entry is not None else None
 
 
-def run_model(engine: Any, samples: Sequence[Sample], root: Path) -> Row:
+def run_model(engine: Any, samples: Sequence[Sample], root: Path, log: Any = None) -> Row:
+    """Review every sample with ``engine``, one at a time, saying on ``log`` as each finishes."""
+    from .engine import ReviewResult
     from .intake import from_files
     from .progress import ProgressBar
 
+    log = sys.stderr if log is None else log
     load_seconds = warm_up(engine)
-    changes = from_files([s.path for s in samples], root)
     first: list[float] = []
-    bar = ProgressBar()
     start = time.monotonic()
+    result = ReviewResult()
 
     def on_finding(_: Finding) -> None:
         if not first:
             first.append(time.monotonic() - start)
 
-    try:
-        result = engine.review(changes, on_finding=on_finding, on_progress=bar.update)
-    finally:
-        bar.finish()
+    for i, sample in enumerate(samples, 1):
+        bar = ProgressBar(stream=log, label=f"bench: {engine.model_name}: [{i}/{len(samples)}] {sample.file}")
+        engine.on_text = bar.on_text
+        try:
+            one = engine.review(from_files([sample.path], root), on_finding=on_finding, on_progress=bar.update)
+        finally:
+            bar.finish()
+            engine.on_text = None
+        result.findings += one.findings
+        result.skipped += one.skipped
+        result.notes += one.notes
+        result.metrics.add(one.metrics)
+        n = len(one.findings)
+        log.write(
+            f"bench: {engine.model_name}: [{i}/{len(samples)}] {sample.file}: "
+            f"{n} finding{'s' if n != 1 else ''}, {one.wall_seconds:.1f} s\n"
+        )
+        log.flush()
+    result.wall_seconds = time.monotonic() - start
     m = result.metrics
     backend = engine.backend
     notes = [f"{path}: {reason}" for path, reason in result.skipped] + list(result.notes)
@@ -325,24 +348,40 @@ def cells(row: Row) -> list[str]:
     ]
 
 
-def render_markdown(rows: Sequence[Row], samples: Sequence[Sample]) -> str:
+# Column widths wide enough for typical cells, so rows can be printed as each model finishes.
+MIN_WIDTHS = (14, 12, 13, 13, 10, 12, 15, 11, 9)
+
+
+def _widths(rows: Sequence[Row]) -> list[int]:
     table = [list(COLUMNS)] + [cells(r) for r in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+    return [max([MIN_WIDTHS[i]] + [len(r[i]) for r in table]) for i in range(len(COLUMNS))]
 
-    def line(values: list[str]) -> str:
-        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"
 
-    out = [line(table[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += [line(r) for r in table[1:]]
+def _line(values: list[str], widths: Sequence[int]) -> str:
+    return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"
+
+
+def markdown_head(widths: Sequence[int]) -> str:
+    return _line(list(COLUMNS), widths) + "\n" + "|" + "|".join("-" * (w + 2) for w in widths) + "|\n"
+
+
+def markdown_row(row: Row, widths: Sequence[int]) -> str:
+    return _line(cells(row), widths) + "\n"
+
+
+def markdown_foot(samples: Sequence[Sample]) -> str:
     labelled = sum(len(s.labels) for s in samples)
     clean = sum(1 for s in samples if s.clean)
-    out.append("")
-    out.append(
-        f"{len(samples)} samples ({clean} clean), {labelled} labelled findings; a bug counts as found when a "
+    return (
+        f"\n{len(samples)} samples ({clean} clean), {labelled} labelled findings; a bug counts as found when a "
         "finding overlaps its lines with the same category; false positives are findings on clean samples "
-        "and findings matching no label; valid fixes are fixes that keep the file parsing, of those suggested."
+        "and findings matching no label; valid fixes are fixes that keep the file parsing, of those suggested.\n"
     )
-    return "\n".join(out) + "\n"
+
+
+def render_markdown(rows: Sequence[Row], samples: Sequence[Sample]) -> str:
+    widths = _widths(rows)
+    return markdown_head(widths) + "".join(markdown_row(r, widths) for r in rows) + markdown_foot(samples)
 
 
 def render_json(rows: Sequence[Row], samples: Sequence[Sample], folder: Path) -> str:
@@ -440,14 +479,16 @@ def main(args: argparse.Namespace) -> int:
     entries = list(dict.fromkeys(entries))  # a model named twice runs once
     if not entries:
         raise ConfigError("--models names no model")
-    engines = [ReviewEngine(model_settings(settings, e), root=folder, use_cache=False) for e in entries]
+    engines = [ReviewEngine(model_settings(settings, e), root=folder, use_cache=False, allow_demo=True) for e in entries]
     rows: list[Row] = []
+    markdown = args.format != "json"
+    widths = _widths([])
     try:
         preflight(engines)
         for engine in engines:
             if engine.backend_notice:
                 sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
-            sys.stderr.write(f"bench: {engine.backend.model}: loading, then reviewing {len(samples)} samples\n")
+            sys.stderr.write(f"bench: {engine.model_name}: loading, then reviewing {len(samples)} samples\n")
             sys.stderr.flush()
             row = run_model(engine, samples, folder)
             rows.append(row)
@@ -456,10 +497,13 @@ def main(args: argparse.Namespace) -> int:
             )
             for note in row.notes:
                 sys.stderr.write(f"bench: {row.model}: {note}\n")
+            if markdown:  # each model's row as soon as it is known, not after every model ran
+                sys.stdout.write((markdown_head(widths) if len(rows) == 1 else "") + markdown_row(row, widths))
+                sys.stdout.flush()
     finally:
         for engine in engines:
             engine.close()
-    sys.stdout.write(render_json(rows, samples, folder) if args.format == "json" else render_markdown(rows, samples))
+    sys.stdout.write(render_json(rows, samples, folder) if not markdown else markdown_foot(samples))
     if args.plot is not None:
         plot(rows, args.plot)
         sys.stderr.write(f"bench: chart written to {args.plot}\n")
