@@ -164,6 +164,7 @@ class GemmaLanguageServer(LanguageServer):
         self.hub.retire_all()
         self.problems_shown.clear()
         self.problem = None
+        self.unavailable.clear()  # the new settings' reviews say again whether their model answers
         assert self.reviewer is not None
         self.reviewer.cancel_all()
         for state in self.docs.values():
