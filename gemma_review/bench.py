@@ -10,7 +10,6 @@ and findings that match no label), fixes that keep the file parsing, and wall ti
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -212,7 +211,7 @@ def model_settings(settings: Settings, entry: str) -> Settings:
 
 def preflight(engines: list[Any]) -> None:
     """Fail before any model runs when one of them cannot (e.g. not pulled)."""
-    from .doctor import ollama_client, ollama_show
+    from .backends.ollama_admin import ollama_client, ollama_show
 
     for engine in engines:
         backend = engine.backend  # selects (and checks) the backend
@@ -226,7 +225,7 @@ def preflight(engines: list[Any]) -> None:
 
 def warm_up(engine: Any) -> float | None:
     """Load the model before timing, so the first model does not pay for loading alone."""
-    from .doctor import load_ollama_model, ollama_client
+    from .backends.ollama_admin import load_ollama_model, ollama_client
 
     backend = engine.backend
     start = time.monotonic()
@@ -245,7 +244,7 @@ def warm_up(engine: Any) -> float | None:
 
 
 def gpu_memory(engine: Any) -> int | None:
-    from .doctor import ollama_client, ollama_ps_entry
+    from .backends.ollama_admin import ollama_client, ollama_ps_entry
 
     backend = engine.backend
     if backend.name != "ollama":
@@ -463,37 +462,43 @@ def plot(rows: Sequence[Row], path: Path) -> None:
 # ---------------------------------------------------------------------------- command
 
 
-def main(args: argparse.Namespace) -> int:
-    from .cli import overrides_from
-    from .config import load_settings
+def run(
+    settings: Settings,
+    models: Sequence[str] = (),
+    samples: Path | None = None,
+    fmt: str = "markdown",
+    plot_to: Path | None = None,
+) -> int:
+    """Review the labelled ``samples`` with each of ``models`` (default: the settings' model).
+
+    ``fmt`` is ``markdown`` or ``json``; ``plot_to`` names a PNG for the figures.
+    """
     from .engine import ReviewEngine
     from .errors import EXIT_OK
 
-    if args.plot is not None:
+    if plot_to is not None:
         require_matplotlib()  # before minutes of reviewing, not after
-    loaded = load_settings(Path.cwd(), overrides=overrides_from(args), config_file=args.config)
-    settings = loaded.settings
-    folder = (args.samples or default_samples_dir()).resolve()
-    samples = load_samples(folder)
-    entries = [m.strip() for m in (args.models or settings.model).split(",") if m.strip()]
+    folder = (samples or default_samples_dir()).resolve()
+    loaded_samples = load_samples(folder)
+    entries = [m.strip() for m in (models or [settings.model]) if m.strip()]
     entries = list(dict.fromkeys(entries))  # a model named twice runs once
     if not entries:
         raise ConfigError("--models names no model")
     engines = [ReviewEngine(model_settings(settings, e), root=folder, use_cache=False, allow_demo=True) for e in entries]
     rows: list[Row] = []
-    markdown = args.format != "json"
+    markdown = fmt != "json"
     widths = _widths([])
     try:
         preflight(engines)
         for engine in engines:
             if engine.backend_notice:
                 sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
-            sys.stderr.write(f"bench: {engine.model_name}: loading, then reviewing {len(samples)} samples\n")
+            sys.stderr.write(f"bench: {engine.model_name}: loading, then reviewing {len(loaded_samples)} samples\n")
             sys.stderr.flush()
-            row = run_model(engine, samples, folder)
+            row = run_model(engine, loaded_samples, folder)
             rows.append(row)
             sys.stderr.write(
-                f"bench: {row.model}: {len(samples)} samples, {row.requests} requests in {row.wall_seconds:.1f} s\n"
+                f"bench: {row.model}: {len(loaded_samples)} samples, {row.requests} requests in {row.wall_seconds:.1f} s\n"
             )
             for note in row.notes:
                 sys.stderr.write(f"bench: {row.model}: {note}\n")
@@ -503,8 +508,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         for engine in engines:
             engine.close()
-    sys.stdout.write(render_json(rows, samples, folder) if not markdown else markdown_foot(samples))
-    if args.plot is not None:
-        plot(rows, args.plot)
-        sys.stderr.write(f"bench: chart written to {args.plot}\n")
+    sys.stdout.write(render_json(rows, loaded_samples, folder) if not markdown else markdown_foot(loaded_samples))
+    if plot_to is not None:
+        plot(rows, plot_to)
+        sys.stderr.write(f"bench: chart written to {plot_to}\n")
     return EXIT_OK

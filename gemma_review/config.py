@@ -7,6 +7,7 @@ build it through :func:`load_settings` so a name means the same thing everywhere
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import os
 import re
@@ -73,21 +74,66 @@ def setting_names() -> list[str]:
     return list(_FIELDS)
 
 
-def _snake(name: str) -> str:
-    """Accept camelCase (VS Code style) and kebab-case as well as snake_case."""
-    name = name.replace("-", "_")
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+def setting_name(key: str) -> str:
+    """The setting a key names in any style: ``numCtx`` (VS Code), ``num-ctx``, ``num_ctx``.
+
+    The one spelling rule for configuration files, the environment and editor settings.
+    """
+    key = key.replace("-", "_")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
+def unknown_setting(key: str, origin: str) -> str:
+    """The warning for a key no setting has, with the closest setting name when there is one."""
+    close = difflib.get_close_matches(setting_name(key), list(_FIELDS), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{origin}: unknown setting '{key}' ignored{hint}"
+
+
+def known_settings(values: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], list[str]]:
+    """``values`` without the keys no setting has, and one warning for each of those.
+
+    A configuration file written for a newer version (a teammate's ``.gemma-review.toml``)
+    must not stop an older one from reviewing: unknown keys are warned about, not fatal.
+    """
+    known: dict[str, Any] = {}
+    warnings: list[str] = []
+    for key, value in values.items():
+        if setting_name(str(key)) in _FIELDS:
+            known[key] = value
+        else:
+            warnings.append(unknown_setting(str(key), origin))
+    return known, warnings
+
+
+# Every type a setting may have, and how an error names it; _coerce handles exactly these.
 _KIND_NAMES = {
     "bool": "true or false", "int": "a whole number", "float": "a number",
     "list[str]": "a list of strings", "str": "a string", "str | None": "a string",
 }
 
 
+def _kind(f: dataclasses.Field[Any]) -> str:
+    return f.type if isinstance(f.type, str) else str(f.type)
+
+
+def check_kinds(cls: type) -> None:
+    """Refuse a settings dataclass with a field type the coercion does not know.
+
+    An unknown type string would otherwise pass any value through unchecked.
+    """
+    unknown = [f"{f.name}: {_kind(f)}" for f in dataclasses.fields(cls) if _kind(f) not in _KIND_NAMES]
+    if unknown:
+        raise TypeError(f"no coercion for the type of setting(s) {', '.join(unknown)}; known: {', '.join(_KIND_NAMES)}")
+
+
+check_kinds(Settings)
+
+
 def _coerce(name: str, value: Any, origin: str) -> Any:
-    f = _FIELDS[name]
-    kind = f.type if isinstance(f.type, str) else str(f.type)
+    kind = _kind(_FIELDS[name])
+    if kind not in _KIND_NAMES:
+        raise TypeError(f"setting '{name}' has the type {kind!r}, which no coercion handles")
     try:
         if kind == "bool":
             if isinstance(value, bool):
@@ -158,7 +204,7 @@ def apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Setting
     """Return a copy of ``settings`` with ``values`` (any key style) applied and checked."""
     changes: dict[str, Any] = {}
     for key, value in values.items():
-        name = _snake(str(key))
+        name = setting_name(str(key))
         if name not in _FIELDS:
             raise ConfigError(
                 f"{origin}: unknown setting '{key}' (known: {', '.join(_FIELDS)})"
@@ -307,7 +353,9 @@ def load_settings(
     user_file = user_config_path(env)
     if user_file.is_file():
         data = _read_toml(user_file)
-        settings = apply(settings, data.get("tool", {}).get("gemma-review", data), str(user_file))
+        known, unknown = known_settings(data.get("tool", {}).get("gemma-review", data), str(user_file))
+        warnings += unknown
+        settings = apply(settings, known, str(user_file))
     found: tuple[Path, dict[str, Any]] | None
     if config_file is not None:
         if not config_file.is_file():
@@ -322,13 +370,17 @@ def load_settings(
         path, section = found
         root = path.parent
         section = dict(section)
-        for name in TRUSTED_ONLY:
-            if section.pop(name, None) is not None:
+        # Any key style: `allowRemote` in a project file is as untrusted as `allow_remote`.
+        for key in [k for k in section if setting_name(str(k)) in TRUSTED_ONLY]:
+            name = setting_name(str(key))
+            if section.pop(key) is not None:
                 warnings.append(
                     f"{path}: '{name}' is ignored in a project's config file; set it in {user_file}, "
                     f"with GEMMA_REVIEW_{name.upper()}=1 or with --{name.replace('_', '-')}"
                 )
-        settings = apply(settings, section, str(path))
+        known, unknown = known_settings(section, str(path))
+        warnings += unknown
+        settings = apply(settings, known, str(path))
     settings = apply(settings, env_values(env), "environment")
     if overrides:
         settings = apply(settings, {k: v for k, v in overrides.items() if v is not None}, "option")

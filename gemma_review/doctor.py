@@ -7,13 +7,11 @@ tokens/s, time to first token), GPU memory where the server reports it, and the 
 Exit 0 when reviewing can work (warnings allowed), 3 when the model cannot be used,
 2 for configuration errors.
 
-The Ollama helpers here (``load_ollama_model``, ``ollama_ps_entry``, ...) are also used
-by ``gemma-review bench``.
+The Ollama status calls it makes live in :mod:`gemma_review.backends.ollama_admin`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -21,9 +19,17 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Mapping, TextIO
 
 from .backends.base import Backend, Metrics, ModelRequest
+from .backends.ollama_admin import (
+    load_ollama_model,
+    ollama_client,
+    ollama_ps_entry,
+    ollama_show,
+    ollama_tags,
+    ollama_version,
+)
 from .config import Settings
 from .errors import (
     EXIT_MODEL_UNAVAILABLE,
@@ -33,14 +39,12 @@ from .errors import (
     GemmaReviewError,
     ModelError,
     ModelNotFoundError,
-    ModelUnavailableError,
 )
 
 VERDICT_WIDTH = 6  # "ok    ", "warn  ": the check names line up
 MIN_OLLAMA_FOR_GEMMA4 = (0, 21, 1)  # Gemma 4 with think=False and a format schema
 PROBE_TOKENS = 48  # reply cap for the timed request: enough to measure decode speed
 SLOW_DECODE_TPS = 5.0  # below this a full reply (num_predict tokens) takes minutes
-STATUS_TIMEOUT = 5.0  # seconds for the small status endpoints
 
 # The timed request reviews this (a realistic prompt: the real instructions and schema).
 PROBE_PATH = "doctor_check.py"
@@ -124,98 +128,6 @@ def ollama_version_check(version: str, host: str, model: str) -> Check:
             f"(needs {need} or newer); upgrade Ollama",
         )
     return Check("ok", "server", f"Ollama {version} at {host}")
-
-
-def _error_text(resp: Any) -> str:
-    try:
-        data = resp.json()
-    except ValueError:
-        return resp.text.strip()[:200] or f"HTTP {resp.status_code}"
-    if isinstance(data, dict) and data.get("error"):
-        return str(data["error"])
-    return f"HTTP {resp.status_code}"
-
-
-def ollama_client(settings: Settings) -> Any:
-    import httpx  # lazy: doctor and bench are the only users of these raw calls
-
-    return httpx.Client(base_url=settings.host, timeout=httpx.Timeout(STATUS_TIMEOUT, connect=2.0))
-
-
-def ollama_show(client: Any, model: str) -> dict[str, Any]:
-    """``/api/show`` for ``model``; ModelNotFoundError (with the pull command) when absent."""
-    import httpx
-
-    from .backends.ollama import not_found_message, unavailable_message
-
-    try:
-        resp = client.post("/api/show", json={"model": model})
-    except httpx.HTTPError as exc:
-        raise ModelUnavailableError(unavailable_message(str(client.base_url).rstrip("/"), type(exc).__name__)) from None
-    if resp.status_code == 404:
-        raise ModelNotFoundError(not_found_message(model))
-    if resp.status_code != 200:
-        raise ModelError(f"Ollama answered /api/show with HTTP {resp.status_code}: {_error_text(resp)}")
-    try:
-        data = resp.json()
-    except ValueError:
-        raise ModelError("Ollama's /api/show answer is not JSON") from None
-    return data if isinstance(data, dict) else {}
-
-
-def ollama_tags(client: Any) -> list[str]:
-    import httpx
-
-    try:
-        resp = client.get("/api/tags")
-        models = resp.json().get("models") or [] if resp.status_code == 200 else []
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return []
-    return [str(m.get("name") or m.get("model")) for m in models if isinstance(m, dict)]
-
-
-def load_ollama_model(client: Any, settings: Settings, model: str) -> float:
-    """Load ``model`` with the review's num_ctx (an empty chat does that); seconds taken."""
-    import httpx
-
-    from .backends.ollama import not_found_message, unavailable_message
-
-    body = {
-        "model": model,
-        "messages": [],
-        "keep_alive": settings.keep_alive,
-        "options": {"num_ctx": settings.num_ctx},
-    }
-    start = time.monotonic()
-    try:
-        resp = client.post("/api/chat", json=body, timeout=httpx.Timeout(settings.timeout, connect=2.0))
-    except httpx.TimeoutException:
-        raise ModelUnavailableError(
-            f"Ollama did not load {model} within {settings.timeout:g}s; raise --timeout or use a smaller model"
-        ) from None
-    except httpx.HTTPError as exc:
-        raise ModelUnavailableError(unavailable_message(settings.host, type(exc).__name__)) from None
-    if resp.status_code == 404:
-        raise ModelNotFoundError(not_found_message(model))
-    if resp.status_code != 200:
-        raise ModelError(f"Ollama could not load {model}: {_error_text(resp)}")
-    return time.monotonic() - start
-
-
-def ollama_ps_entry(client: Any, model: str) -> dict[str, Any] | None:
-    """The ``/api/ps`` record of ``model`` (it names ``gemma4`` as ``gemma4:latest``)."""
-    import httpx
-
-    names = {model} if ":" in model.rsplit("/", 1)[-1] else {model, f"{model}:latest"}
-    try:
-        resp = client.get("/api/ps")
-        entries = resp.json().get("models") or [] if resp.status_code == 200 else []
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return None
-    for entry in entries:
-        if isinstance(entry, dict) and ({entry.get("name"), entry.get("model")} & names):
-            return entry
-    return None
 
 
 def gpu_memory_check(entry: dict[str, Any] | None, model: str) -> Check:
@@ -424,16 +336,10 @@ class Doctor:
     # -- Ollama
 
     def ollama_model(self, client: Any, model: str) -> bool:
-        import httpx
-
         from .backends.ollama import unavailable_message
 
         s = self.settings
-        try:
-            resp = client.get("/api/version")
-            version = str(resp.json().get("version", "unknown")) if resp.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, AttributeError):
-            version = None
+        version = ollama_version(client)
         if version is None:
             self.report.add("fail", "server", unavailable_message(s.host, "nothing answers"))
             self.install_hint()
@@ -572,16 +478,26 @@ def context_check(length: Any, num_ctx: int) -> Check:
     return Check("ok", "context", f"the model holds {trained} tokens; reviews use num_ctx {num_ctx}")
 
 
-def main(args: argparse.Namespace, stream: TextIO | None = None) -> int:
-    from .cli import overrides_from
+def run(
+    overrides: Mapping[str, Any],
+    config_file: Path | None = None,
+    stream: TextIO | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Check the configuration (defaults < files < env < ``overrides``), then the model; the exit code.
+
+    It loads the settings itself because a broken configuration is one of its checks.
+    """
     from .config import check_privacy, load_settings
 
     report = Report(sys.stdout if stream is None else stream)
     try:
-        loaded = load_settings(Path.cwd(), overrides=overrides_from(args), config_file=args.config)
+        loaded = load_settings(Path.cwd() if cwd is None else cwd, overrides=overrides, config_file=config_file)
         check_privacy(loaded.settings)
     except ConfigError as exc:
         report.add("fail", "config", str(exc))
         return EXIT_USAGE
     report.add("ok", "config", str(loaded.config_file) if loaded.config_file else "defaults (no config file found)")
+    for warning in loaded.warnings:
+        report.add("warn", "config", warning)
     return Doctor(loaded.settings, report).run()

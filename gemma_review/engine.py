@@ -353,7 +353,7 @@ class ReviewEngine:
         elif not text_seen:
             result.notes.append(f"{where}: the model returned an empty reply")
         elif truncated or (not parser.closed and parser.buffer.strip()):
-            if parser._array_at is None:
+            if not parser.found_array:
                 result.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
             else:
                 n = len(found)
@@ -406,7 +406,7 @@ class ReviewEngine:
         data = _loads_object("".join(pieces))
         if data is None or not isinstance(data.get("replacement"), str):
             raise ModelError("the model's refactor reply was not the expected JSON; try again or select less code")
-        new_lines = reindent(fnd._strip_numbers(data["replacement"]), selected)
+        new_lines = reindent(fnd.strip_numbers(data["replacement"]), selected)
         summary = str(data.get("summary", "")).strip() or "Refactored with Gemma"
         fix: Fix | None = None
         if new_lines and new_lines != selected:

@@ -124,13 +124,13 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any] | None:
         "category": category,
         "title": title[:200],
         "explanation": text("explanation").strip(),
-        "existing_code": _strip_numbers(text("existing_code")),
-        "suggested_code": _strip_numbers(text("suggested_code")),
+        "existing_code": strip_numbers(text("existing_code")),
+        "suggested_code": strip_numbers(text("suggested_code")),
         "confidence": min(max(confidence, 0.0), 1.0),
     }
 
 
-def _strip_numbers(code: str) -> str:
+def strip_numbers(code: str) -> str:
     """Models sometimes copy the "  12 | " prefixes; take them off when every line has one."""
     lines = code.split("\n")
     real = [ln for ln in lines if ln.strip()]

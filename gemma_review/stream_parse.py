@@ -25,6 +25,11 @@ class FindingStream:
         self.closed = False  # saw the end of the findings array
         self.bad_objects = 0
 
+    @property
+    def found_array(self) -> bool:
+        """Has the reply reached its findings array (so it is the expected JSON, maybe cut off)?"""
+        return self._array_at is not None
+
     def feed(self, piece: str) -> list[dict[str, Any]]:
         self.buffer += piece
         if self.closed:

@@ -1,5 +1,7 @@
 """The pre-commit / plain git hook front end over the gemma-review engine.
 
-``hooks.pre_commit.main`` is what ``gemma-review hook`` runs (pre-commit's ``entry``);
-``hooks.install.main`` backs ``gemma-review install-hook`` / ``uninstall-hook``.
+Installed as ``gemma_review.hooks`` (the folder stays at the top of the repository).
+``gemma_review.hooks.pre_commit.run_hook`` is what ``gemma-review hook`` runs (pre-commit's
+``entry``); ``gemma_review.hooks.install.install_hook`` / ``uninstall_hook`` back
+``gemma-review install-hook`` / ``uninstall-hook``.
 """

@@ -9,7 +9,6 @@ put back by ``uninstall-hook``).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import shutil
@@ -42,7 +41,7 @@ def console_script() -> str:
     """The ``gemma-review`` program of this installation.
 
     The console script, not ``python -m``: ``-m`` puts the repository (the hook's working
-    directory) first on ``sys.path``, where a folder named ``hooks`` would shadow ours.
+    directory) first on ``sys.path``, where a folder named ``gemma_review`` would shadow ours.
     """
     name = "gemma-review.exe" if os.name == "nt" else "gemma-review"
     sibling = Path(sys.executable).with_name(name)
@@ -131,11 +130,13 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def main(args: argparse.Namespace) -> int:
-    stage = getattr(args, "stage", None) or "pre-commit"
-    if args.command == "install-hook":
-        message = install(stage, bool(getattr(args, "force", False)))
-    else:
-        message = uninstall(stage)
-    print(f"gemma-review: {message}")
+def install_hook(stage: str = "pre-commit", force: bool = False) -> int:
+    """``gemma-review install-hook``: write the hook for ``stage`` in the current repository."""
+    print(f"gemma-review: {install(stage, force)}")
+    return EXIT_OK
+
+
+def uninstall_hook(stage: str = "pre-commit") -> int:
+    """``gemma-review uninstall-hook``: remove our hook for ``stage`` (restoring a kept one)."""
+    print(f"gemma-review: {uninstall(stage)}")
     return EXIT_OK

@@ -2,26 +2,24 @@
 
 pre-commit runs ``gemma-review hook -- [args] FILES...`` (see ``.pre-commit-hooks.yaml``);
 the plain git hooks written by ``gemma-review install-hook`` run it with ``--git-hook``.
+The CLI parses those arguments and calls :func:`run_hook`; this module knows no argparse.
 Exit codes: 0 pass, 1 findings at or above ``fail_on``, 2 usage/config error, 3 the review
 could not finish and ``--strict`` was given.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping
 
-from gemma_review.cli import add_model_options, overrides_from
-from gemma_review.config import CATEGORIES, FAIL_ON, SEVERITIES
 from gemma_review.errors import (
     EXIT_FINDINGS,
     EXIT_MODEL_UNAVAILABLE,
     EXIT_OK,
-    EXIT_USAGE,
     ModelNotFoundError,
     ModelUnavailableError,
 )
@@ -34,33 +32,18 @@ DEFAULT_BUDGET = 60.0  # seconds for the whole hook; a commit must never wait fo
 MAX_LISTED_FILES = 4
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like the rest of the CLI
-        self.exit(EXIT_USAGE, f"gemma-review hook: error: {message} (see `gemma-review hook -- --help`)\n")
+@dataclass(frozen=True)
+class HookRun:
+    """How the hook runs, apart from the settings."""
 
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="gemma-review hook",
-        description="Review the staged changes (or the commits being pushed) and fail on findings.",
-    )
-    p.add_argument("files", nargs="*", help="files pre-commit passes; only their staged changes are reviewed")
-    p.add_argument("--fail-on", choices=FAIL_ON, help="fail on findings at or above this severity (default error)")
-    p.add_argument("--strict", action="store_true",
-                   help="fail when the model is unavailable or the time budget runs out (default: warn and pass)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_BUDGET, metavar="SECONDS",
-                   help=f"time budget for the whole hook (default {DEFAULT_BUDGET:g})")
-    p.add_argument("--min-confidence", type=float, help="drop findings below this confidence (0-1)")
-    p.add_argument("--min-severity", choices=SEVERITIES, help="drop findings below this severity")
-    p.add_argument("--categories", help=f"comma-separated subset of: {','.join(CATEGORIES)}")
-    p.add_argument("--guidelines", help="the repository's review guidelines file")
-    add_model_options(p, request_timeout=False)
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    p.add_argument("-q", "--quiet", action="store_true", help="print findings and warnings only")
-    # Used by the plain git hooks that `gemma-review install-hook` writes.
-    p.add_argument("--git-hook", choices=("pre-commit", "pre-push"), help=argparse.SUPPRESS)
-    p.add_argument("--remote", help=argparse.SUPPRESS)
-    return p
+    files: tuple[str, ...] = ()  # what pre-commit passes; only their staged changes are reviewed
+    strict: bool = False  # fail when the review cannot finish (default: warn and pass)
+    budget: float = DEFAULT_BUDGET  # seconds for the whole hook
+    config_file: Path | None = None
+    color: str = "auto"
+    quiet: bool = False
+    git_hook: str | None = None  # "pre-commit" | "pre-push": run by a plain git hook
+    remote: str | None = None  # pre-push: the remote's name
 
 
 def bypass_reason(env: Mapping[str, str]) -> str | None:
@@ -71,42 +54,37 @@ def bypass_reason(env: Mapping[str, str]) -> str | None:
     return None
 
 
-def overrides(args: argparse.Namespace) -> dict[str, object]:
-    # The hook's --timeout is the whole-hook budget, not the per-request setting.
-    return overrides_from(args, skip=("timeout",))
+def run_hook(overrides: Mapping[str, Any], run: HookRun, started: float | None = None) -> int:
+    """Review what is about to be committed (or pushed); the exit code.
 
-
-def main(argv: Sequence[str]) -> int:
-    started = time.monotonic()
-    argv = list(argv)
-    if argv[:1] == ["--"]:  # the entry is `gemma-review hook --` so options reach this parser
-        argv = argv[1:]
-    args = build_parser().parse_args(argv)
-    if not args.timeout > 0:
-        sys.stderr.write("gemma-review hook: error: --timeout must be a positive number of seconds\n")
-        return EXIT_USAGE
+    ``overrides`` are setting overrides (the hook's own budget is ``run.budget``, not the
+    per-request ``timeout`` setting); ``started`` is when the hook began (monotonic clock).
+    """
+    started = time.monotonic() if started is None else started
+    if not run.budget > 0:
+        raise ValueError("the hook's time budget must be positive")
     reason = bypass_reason(os.environ)
     if reason:
-        if not args.quiet:
+        if not run.quiet:
             sys.stderr.write(f"gemma-review: skipped ({reason}); nothing was reviewed\n")
         return EXIT_OK
-    if not args.files and args.git_hook is None:
+    if not run.files and run.git_hook is None:
         return EXIT_OK  # pre-commit passes the staged files; none means nothing to review
 
     from . import targets
 
     root = targets.repo_root(Path.cwd())
-    if args.git_hook is not None:
-        stdin = sys.stdin.read() if args.git_hook == "pre-push" else ""
-        target = targets.from_git_hook(root, args.git_hook, args.remote, stdin)
+    if run.git_hook is not None:
+        stdin = sys.stdin.read() if run.git_hook == "pre-push" else ""
+        target = targets.from_git_hook(root, run.git_hook, run.remote, stdin)
     else:
-        target = targets.from_pre_commit(root, args.files, os.environ)
+        target = targets.from_pre_commit(root, list(run.files), os.environ)
     if not target.changes:
         return EXIT_OK
-    return review(args, root, target, deadline=started + args.timeout)
+    return review(overrides, run, root, target, deadline=started + run.budget)
 
 
-def review(args: argparse.Namespace, root: Path, target: Target, deadline: float) -> int:
+def review(overrides: Mapping[str, Any], run: HookRun, root: Path, target: Target, deadline: float) -> int:
     from gemma_review.config import load_settings
     from gemma_review.engine import ReviewEngine
     from gemma_review.report import render
@@ -114,8 +92,11 @@ def review(args: argparse.Namespace, root: Path, target: Target, deadline: float
 
     from .budget import review_within
 
-    loaded = load_settings(root, overrides=overrides(args), config_file=args.config)
+    loaded = load_settings(root, overrides=overrides, config_file=run.config_file)
     settings = loaded.settings
+    if not run.quiet:
+        for warning in loaded.warnings:
+            sys.stderr.write(f"gemma-review: warning: {warning}\n")
     # No single model request may outlive the hook's budget.
     settings.timeout = max(1.0, min(settings.timeout, deadline - time.monotonic()))
     engine = ReviewEngine(settings, root=loaded.root)
@@ -125,12 +106,12 @@ def review(args: argparse.Namespace, root: Path, target: Target, deadline: float
     result = outcome.result
 
     out = sys.stdout
-    if result.findings or (outcome.complete and not args.quiet):
+    if result.findings or (outcome.complete and not run.quiet):
         # The hook has no --fix: say the command that applies the fixes.
         fix_command = "gemma-review review --staged --fix" if target.action == "commit" else "gemma-review review --fix FILE"
-        out.write(render("text", result, color=use_color(out, args.color), fix_command=fix_command))
+        out.write(render("text", result, color=use_color(out, run.color), fix_command=fix_command))
         out.flush()
-    if not args.quiet:
+    if not run.quiet:
         if engine.backend_notice:
             sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
         write_notes(result)
@@ -141,7 +122,7 @@ def review(args: argparse.Namespace, root: Path, target: Target, deadline: float
     blocking = settings.fail_on != "never" and any(f.at_least(settings.fail_on) for f in result.findings)
     if not outcome.complete:
         if outcome.timed_out:
-            why = f"the {args.timeout:g}s time budget ran out (--timeout)"
+            why = f"the {run.budget:g}s time budget ran out (--timeout)"
         elif isinstance(outcome.error, (ModelUnavailableError, ModelNotFoundError)):
             why = f"the model is unavailable: {outcome.stopped}"
         else:
@@ -149,16 +130,16 @@ def review(args: argparse.Namespace, root: Path, target: Target, deadline: float
         what = _describe(outcome.unreviewed, outcome.total_units)
         if blocking:
             verdict = f"the {target.action} is blocked by the findings above"
-        elif args.strict:
+        elif run.strict:
             verdict = f"blocking the {target.action} (--strict)"
         else:
             verdict = f"letting the {target.action} through (pass --strict to block instead)"
-        level = "error" if args.strict and not blocking else "warning"
+        level = "error" if run.strict and not blocking else "warning"
         sys.stderr.write(f"gemma-review: {level}: {why}; not reviewed: {what}; {verdict}\n")
         sys.stderr.flush()
     if blocking:
         return EXIT_FINDINGS
-    if not outcome.complete and args.strict:
+    if not outcome.complete and run.strict:
         return EXIT_MODEL_UNAVAILABLE
     return EXIT_OK
 

@@ -8,22 +8,15 @@ settings override the configuration file and the environment; ``null`` means "no
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from gemma_review.config import Settings, apply, setting_names
+from gemma_review.config import Settings, apply, setting_name, setting_names, unknown_setting
 from gemma_review.errors import ConfigError
 
 SECTION = "gemma-review"
 _NESTED_KEYS = (SECTION, "gemmaReview", "gemma_review")
 _PERMISSIVE = Settings(num_ctx=2**31 - 1, num_predict=1)
-
-
-def _snake(name: str) -> str:
-    """The configuration file's name for ``numCtx`` / ``num-ctx`` / ``num_ctx``."""
-    name = name.replace("-", "_")
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 @dataclass
@@ -55,7 +48,7 @@ def pushed_settings(raw: Any) -> Any:
     inner = unwrap(raw)
     if inner is not raw:
         return inner
-    if isinstance(raw, Mapping) and raw and any(_snake(str(k)) in set(setting_names()) for k in raw):
+    if isinstance(raw, Mapping) and raw and any(setting_name(str(k)) in set(setting_names()) for k in raw):
         return raw
     return None
 
@@ -71,9 +64,9 @@ def parse(raw: Any, origin: str) -> tuple[EditorOptions, list[str]]:
     values: dict[str, Any] = {}
     warnings: list[str] = []
     for key, value in raw.items():
-        name = _snake(str(key))
+        name = setting_name(str(key))
         if name not in known:
-            warnings.append(f"{origin}: unknown setting '{key}' ignored")
+            warnings.append(unknown_setting(str(key), origin))
             continue
         if value is None:
             continue

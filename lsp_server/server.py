@@ -27,7 +27,6 @@ from gemma_review.engine import Progress, ReviewResult
 from gemma_review.errors import (
     ConfigError,
     GemmaReviewError,
-    InputError,
     ModelError,
     ModelNotFoundError,
     ModelUnavailableError,
@@ -35,7 +34,7 @@ from gemma_review.errors import (
 from gemma_review.findings import Finding
 from gemma_review.textfile import content_hash, newline_of, split_lines
 
-from . import actions, diagnostics, options
+from . import actions, diagnostics, options, transport
 from .diagnostics import LiveFinding
 from .engines import EngineHub, Target, document_change, target_for
 from .options import EditorOptions
@@ -121,6 +120,13 @@ class GemmaLanguageServer(LanguageServer):
         for message in messages:
             self.log(message, types.MessageType.Warning)
 
+    def warn_once(self, messages: list[str]) -> None:
+        """Configuration warnings (e.g. an unknown key) once per session, not per review."""
+        for message in messages:
+            if message not in self.notices_logged:
+                self.notices_logged.add(message)
+                self.log(message, types.MessageType.Warning)
+
     def log(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         self.window_log_message(types.LogMessageParams(type=kind, message=message))
 
@@ -135,7 +141,9 @@ class GemmaLanguageServer(LanguageServer):
 
     def doc_settings(self, state: DocState) -> Settings:
         try:
-            state.settings = self.hub.settings_for(state.target, self.editor).settings
+            loaded = self.hub.settings_for(state.target, self.editor)
+            state.settings = loaded.settings
+            self.warn_once(loaded.warnings)
         except ConfigError as exc:
             self.report_problem(exc, state.target.shown)
             state.settings = None
@@ -245,10 +253,11 @@ class GemmaLanguageServer(LanguageServer):
 
     def run_review(self, job: Job, emit: Any) -> ReviewResult:
         """In the worker thread: one review of one document version."""
-        state: DocState = job.state["doc"]
+        state = job.state.doc
+        assert state is not None  # set by job_started before the thread runs
         loaded = self.hub.settings_for(state.target, self.editor)
         settings = loaded.settings
-        job.state["settings"] = settings
+        job.state.settings = settings
         engine = self.hub.acquire(settings, self.hub.root_for(loaded, state.target))
         try:
             change = document_change(state.target, job.text, job.scope or settings.scope)
@@ -259,28 +268,28 @@ class GemmaLanguageServer(LanguageServer):
                 on_progress=lambda p: emit("progress", p),
                 cancel=job.cancel,
             )
-            job.state["notice"] = engine.backend_notice
+            job.state.notice = engine.backend_notice
             return result
         finally:
             self.hub.release(engine)
 
     def job_started(self, job: Job) -> None:
         state = self.docs[job.uri]
-        job.state["doc"] = state
-        job.state["lines"] = split_lines(job.text)
+        job.state.doc = state
+        job.state.lines = split_lines(job.text)
         if self.features.progress:
             token = f"gemma-review/review/{job.id}"
             reporter = ReviewProgress(self, token, f"Reviewing {Path(state.target.shown).name}")
             reporter.create()
-            job.state["progress"] = reporter
-            job.state["token"] = token
+            job.state.progress = reporter
+            job.state.token = token
             self.progress[token] = reporter
         self.refresh_status()
 
     def job_event(self, job: Job, kind: str, payload: Any, current: bool) -> None:
         state = self.docs.get(job.uri)
         fresh = current and state is not None and state.version == job.version
-        reporter: ReviewProgress | None = job.state.get("progress")
+        reporter = job.state.progress
         if kind == "plan":
             self.status.update(model=payload["model"])
         elif kind == "finding":
@@ -297,7 +306,7 @@ class GemmaLanguageServer(LanguageServer):
         elif kind == "failed":
             self.fail(job, payload, current)
         if kind in ("done", "failed"):
-            token = job.state.get("token")
+            token = job.state.token
             if token:
                 self.progress.pop(token, None)
             self.refresh_status()
@@ -306,11 +315,11 @@ class GemmaLanguageServer(LanguageServer):
         if job.findings_seen == 0:
             state.findings = []  # the first finding of a review replaces the previous review's
         job.findings_seen += 1
-        state.findings.append(diagnostics.live(finding, job.state["lines"]))
+        state.findings.append(diagnostics.live(finding, job.state.lines))
         self.publish(state)
 
     def finish(self, job: Job, result: ReviewResult, fresh: bool, state: DocState | None) -> None:
-        reporter: ReviewProgress | None = job.state.get("progress")
+        reporter = job.state.progress
         name = Path(state.target.shown).name if state else job.uri
         found = len(result.findings)
         if reporter is not None:
@@ -320,7 +329,7 @@ class GemmaLanguageServer(LanguageServer):
         if fresh and state is not None and job.findings_seen == 0:
             state.findings = []
             self.publish(state)
-        notice = job.state.get("notice")
+        notice = job.state.notice
         if notice and notice not in self.notices_logged:
             self.notices_logged.add(notice)
             self.log(notice)
@@ -340,7 +349,7 @@ class GemmaLanguageServer(LanguageServer):
         )
 
     def fail(self, job: Job, exc: BaseException, current: bool) -> None:
-        reporter: ReviewProgress | None = job.state.get("progress")
+        reporter = job.state.progress
         if reporter is not None:
             reporter.end("failed")
         state = self.docs.get(job.uri)
@@ -349,7 +358,7 @@ class GemmaLanguageServer(LanguageServer):
             return  # a stale review's error is of no interest
         if isinstance(exc, GemmaReviewError):
             self.report_problem(exc, where)
-            settings = job.state.get("settings")
+            settings = job.state.settings
             if isinstance(exc, ModelUnavailableError) and isinstance(settings, Settings):
                 self.unavailable[job.uri] = settings
                 self.start_reprobe()
@@ -716,9 +725,9 @@ def build_server() -> GemmaLanguageServer:
         if reporter is None or ls.reviewer is None:
             return
         for job in ls.reviewer.active.values():
-            if job.state.get("token") == token:
+            if job.state.token == token:
                 ls.reviewer.cancel_job(job)
-                ls.log(f"review of {job.state['doc'].target.shown} cancelled from the editor")
+                ls.log(f"review of {job.state.doc.target.shown if job.state.doc else job.uri} cancelled from the editor")
         ls.refresh_status()
 
     @server.command(REVIEW_FILE)
@@ -762,58 +771,18 @@ def build_server() -> GemmaLanguageServer:
     return server
 
 
-def _parse_tcp(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InputError(f"--tcp expects HOST:PORT (e.g. 127.0.0.1:2087), got {value!r}")
-    return host, int(port)
-
-
-def _serve_tcp(server: GemmaLanguageServer, host: str, port: int) -> None:
-    """One client over TCP, like stdio; prints the bound address (useful with port 0)."""
-    from pygls.io_ import run_async
-
-    stop = threading.Event()
-    server._stop_event = stop
-
-    async def serve() -> None:
-        done = asyncio.Event()
-
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            server.protocol.set_writer(writer)  # type: ignore[arg-type]
-            try:
-                await run_async(stop_event=stop, reader=reader, protocol=server.protocol, logger=log,
-                                error_handler=server.report_server_error)
-            finally:
-                done.set()
-
-        listener = await asyncio.start_server(connection, host, port)
-        bound = listener.sockets[0].getsockname()
-        sys.stderr.write(f"gemma-review lsp: listening on {bound[0]}:{bound[1]}\n")
-        sys.stderr.flush()
-        async with listener:
-            await done.wait()
-
-    try:
-        asyncio.run(serve())
-    except (KeyboardInterrupt, SystemExit):
-        pass
-
-
-def main(args: Any) -> int:
-    """``gemma-review lsp [--tcp HOST:PORT]``: serve until the client says exit."""
+def serve(tcp: str | None = None) -> int:
+    """``gemma-review lsp [--tcp HOST:PORT]``: serve until the client says exit; the exit code."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="gemma-review lsp: %(levelname)s %(name)s: %(message)s")
-    tcp = getattr(args, "tcp", None)
-    address = _parse_tcp(tcp) if tcp else None
+    address = transport.parse_tcp(tcp) if tcp else None
     server = build_server()
     try:
         if address is not None:
-            _serve_tcp(server, *address)
+            transport.serve_tcp(server, *address)
         else:
-            server.start_io()
+            transport.serve_stdio(server)
     finally:
         if server.reviewer is not None:
             server.reviewer.cancel_all()
         server.hub.close()
-    return 0 if server.protocol._shutdown else 1
+    return 0 if transport.shutdown_requested(server) else 1

@@ -333,6 +333,17 @@ def test_config_file_and_precedence(work: Path, fake_ollama: FakeOllama, capsys,
     assert "'fail_on' must be one of" in capsys.readouterr().err
 
 
+def test_a_newer_config_key_warns_and_the_review_still_runs(work: Path, fake_ollama: FakeOllama, capsys) -> None:
+    # A teammate's .gemma-review.toml written for a newer gemma-review.
+    (work / ".gemma-review.toml").write_text(f'host = "{fake_ollama.url}"\nmin_confidance = 0.9\nreview_depth = 3\n')
+    code, out, err = run(capsys, None, "review", "streak.py")
+    assert code == 1 and "Deduplicate dates before counting the streak" in out
+    config = work / ".gemma-review.toml"
+    assert (f"gemma-review: warning: {config}: unknown setting 'min_confidance' ignored "
+            "(did you mean 'min_confidence'?)") in err.splitlines()
+    assert f"gemma-review: warning: {config}: unknown setting 'review_depth' ignored" in err.splitlines()
+
+
 def test_fail_on_levels(work: Path, fake_ollama: FakeOllama, capsys) -> None:
     fake_ollama.set_reply(reply(finding_json(severity="warning")))
     assert run(capsys, fake_ollama, "review", "streak.py")[0] == 0

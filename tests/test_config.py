@@ -297,3 +297,69 @@ def test_setting_names_cover_the_dataclass() -> None:
     names = setting_names()
     assert "model" in names and "min_confidence" in names and "debounce_ms" in names
     assert len(names) == len(set(names))
+
+
+# --- compatibility: a newer teammate's configuration must not stop an older version ----------
+
+
+def test_unknown_key_in_a_config_file_is_a_warning_with_a_suggestion(project: Path) -> None:
+    (project / ".gemma-review.toml").write_text('numCtxx = 4096\nmodel = "m"\nfuture_setting = true\n')
+    loaded = load_settings(project, env={})
+    assert loaded.settings.model == "m"  # the known keys still apply
+    assert loaded.settings.num_ctx == Settings().num_ctx
+    path = project / ".gemma-review.toml"
+    assert loaded.warnings == [
+        f"{path}: unknown setting 'numCtxx' ignored (did you mean 'num_ctx'?)",
+        f"{path}: unknown setting 'future_setting' ignored",
+    ]
+
+
+def test_unknown_key_in_pyproject_and_the_user_file(project: Path, tmp_path: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.gemma-review]\nfail_onn = "warning"\n')
+    user = tmp_path / "user.toml"
+    user.write_text('[tool.gemma-review]\ntimout = 5\n')
+    loaded = load_settings(project, env={"GEMMA_REVIEW_CONFIG": str(user)})
+    assert loaded.warnings == [
+        f"{user}: unknown setting 'timout' ignored (did you mean 'timeout'?)",
+        f"{project / 'pyproject.toml'}: unknown setting 'fail_onn' ignored (did you mean 'fail_on'?)",
+    ]
+    assert loaded.settings.timeout == Settings().timeout and loaded.settings.fail_on == "error"
+
+
+def test_flags_and_apply_still_refuse_unknown_names(project: Path) -> None:
+    # A misspelt option is a mistake made now, not a file from another version.
+    with pytest.raises(ConfigError, match="unknown setting 'colour'"):
+        load_settings(project, env={}, overrides={"colour": "red"})
+
+
+@pytest.mark.parametrize("key", ["allow_remote", "allowRemote", "allow-remote"])
+def test_a_project_file_cannot_allow_remote_in_any_key_style(project: Path, key: str) -> None:
+    (project / ".gemma-review.toml").write_text(f'{key} = true\nhost = "http://example.com:11434"\n')
+    loaded = load_settings(project, env={})
+    assert loaded.settings.allow_remote is False
+    assert any("'allow_remote' is ignored in a project's config file" in w for w in loaded.warnings)
+    with pytest.raises(ConfigError, match="refusing to send code"):
+        check_privacy(loaded.settings)
+
+
+def test_one_spelling_rule_for_files_env_and_editors() -> None:
+    from gemma_review.config import setting_name
+
+    assert setting_name("numCtx") == setting_name("num-ctx") == setting_name("num_ctx") == "num_ctx"
+    assert setting_name("maxUnitLines") == "max_unit_lines"
+
+
+def test_unknown_type_strings_are_rejected() -> None:
+    import dataclasses
+
+    from gemma_review.config import check_kinds
+
+    check_kinds(Settings)  # every real setting has a known type
+
+    @dataclasses.dataclass
+    class Newer:
+        limits: dict[str, int] = dataclasses.field(default_factory=dict)
+        model: str = "m"
+
+    with pytest.raises(TypeError, match=r"limits: dict\[str, int\]"):
+        check_kinds(Newer)

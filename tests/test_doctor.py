@@ -218,6 +218,17 @@ def test_config_file_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert checks["context"][1].endswith("num_ctx 4096")
 
 
+def test_unknown_config_key_is_a_warning_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                              fake_ollama: FakeOllama) -> None:
+    (tmp_path / ".gemma-review.toml").write_text(f'host = "{fake_ollama.url}"\nnumCtx = 4096\nnum_ctxx = 1\n')
+    code = main(["doctor"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    config = tmp_path / ".gemma-review.toml"
+    assert f"warn  config: {config}: unknown setting 'num_ctxx' ignored (did you mean 'num_ctx'?)" in out.splitlines()
+    assert out.splitlines()[-1] == "reviewing can work here (1 warning)"
+
+
 @pytest.mark.parametrize(
     "content, detail",
     [(None, "model file {path} does not exist"), (b"PK\x03\x04zip", "{path} is not a GGUF model file")],
@@ -318,3 +329,15 @@ def test_report_lines_are_aligned() -> None:
     assert [Check(v, "x", "y").line() for v in ("ok", "info", "warn", "fail")] == [
         "ok    x: y", "info  x: y", "warn  x: y", "fail  x: y"]
     assert doctor.VERDICT_WIDTH == 6
+
+
+def test_doctor_is_a_typed_call(tmp_path: Path, fake_ollama: FakeOllama) -> None:
+    # No argparse: setting overrides and a stream, as any front end would pass them.
+    import io
+
+    out = io.StringIO()
+    code = doctor.run({"host": fake_ollama.url, "backend": "ollama", "num_ctx": 4096}, stream=out, cwd=tmp_path)
+    lines = out.getvalue().splitlines()
+    assert code == 0 and SUMMARY_OK.match(lines[-1])
+    assert "ok    config: defaults (no config file found)" in lines
+    assert any(line.startswith("ok    context: ") and line.endswith("num_ctx 4096") for line in lines)

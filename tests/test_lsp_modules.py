@@ -11,8 +11,8 @@ import pytest
 from lsprotocol import types
 
 from gemma_review.findings import Finding, Fix
-from lsp_server import actions, diagnostics, options, positions
-from lsp_server.reviewer import Job, Reviewer
+from gemma_review.lsp import actions, diagnostics, options, positions
+from gemma_review.lsp.reviewer import Job, Reviewer
 
 
 def pos(line: int, character: int) -> types.Position:
@@ -149,6 +149,12 @@ def test_editor_options(raw: Any, values: dict[str, Any], warnings: int) -> None
     parsed, said = options.parse(raw, "initializationOptions")
     assert parsed.values == values
     assert len(said) == warnings and all("initializationOptions" in w for w in said)
+
+
+def test_editor_options_suggest_the_setting_a_typo_meant() -> None:
+    # The same wording and spelling rule as configuration files (gemma_review.config).
+    _, said = options.parse({"numCtxx": 4096}, "workspace/configuration")
+    assert said == ["workspace/configuration: unknown setting 'numCtxx' ignored (did you mean 'num_ctx'?)"]
 
 
 @pytest.mark.parametrize(

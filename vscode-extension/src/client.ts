@@ -126,7 +126,7 @@ export function createMiddleware(getClient: () => LanguageClient | undefined): M
 
 export function createLanguageClient(
   server: ServerLaunch,
-  outputChannel: vscode.OutputChannel,
+  outputChannel: vscode.LogOutputChannel,
 ): LanguageClient {
   const folder = defaultScope();
   const serverOptions: Executable = {
@@ -138,7 +138,9 @@ export function createLanguageClient(
   let client: LanguageClient | undefined;
   const clientOptions: LanguageClientOptions = {
     documentSelector: LANGUAGES.map((language) => ({ scheme: 'file', language })),
+    // One log channel for the server's messages and, with gemma-review.trace.server, the LSP trace.
     outputChannel,
+    traceOutputChannel: outputChannel,
     revealOutputChannelOn: RevealOutputChannelOn.Never,
     // A function, so a restart after a crash sends the current settings.
     initializationOptions: () => serverSettings(defaultScope()),

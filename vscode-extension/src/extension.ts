@@ -36,7 +36,8 @@ export function readmeUri(extensionUri: vscode.Uri): vscode.Uri {
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  const output = vscode.window.createOutputChannel(OUTPUT_CHANNEL_NAME);
+  // A log channel: timestamped lines with levels, and the user can pick the level shown.
+  const output = vscode.window.createOutputChannel(OUTPUT_CHANNEL_NAME, { log: true });
   const status = new StatusBar();
   const notice = new ModelNotice();
   const readme = readmeUri(context.extensionUri);
@@ -117,7 +118,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   try {
     await server.start();
   } catch (error) {
-    output.appendLine(`Gemma Review could not start: ${error instanceof Error ? error.stack : String(error)}`);
+    output.error(`Gemma Review could not start: ${error instanceof Error ? error.stack : String(error)}`);
   }
 }
 

@@ -14,7 +14,7 @@ export const RESTART_SERVER = 'Restart Server';
 type Problem = { kind: 'notFound' } | { kind: 'failed'; message: string } | { kind: 'stopped' };
 
 export interface ControllerOptions {
-  output: vscode.OutputChannel;
+  output: vscode.LogOutputChannel;
   status: StatusBar;
   /** The closable "model unavailable" notification; optional for callers that do not show one. */
   notice?: ModelNotice;
@@ -115,10 +115,10 @@ export class ServerController implements vscode.Disposable {
     status.show({ kind: 'starting' });
     const located = await this.options.locate();
     for (const line of located.rejected) {
-      output.appendLine(`Not using ${line}`);
+      output.warn(`Not using ${line}`);
     }
     if (!located.server) {
-      output.appendLine('gemma-review was not found; install it or set gemma-review.path.');
+      output.error('gemma-review was not found; install it or set gemma-review.path.');
       this.problem = { kind: 'notFound' };
       status.show({ kind: 'notFound' });
       this.registerFallbacks();
@@ -127,7 +127,7 @@ export class ServerController implements vscode.Disposable {
     }
 
     const launch = located.server;
-    output.appendLine(`Starting ${describe(launch)} (found through ${SOURCE_LABELS[launch.source]})`);
+    output.info(`Starting ${describe(launch)} (found through ${SOURCE_LABELS[launch.source]})`);
     // The client registers the server's commands; the fallbacks must be gone first.
     this.disposeFallbacks();
     const client = createLanguageClient(launch, output);
@@ -152,7 +152,7 @@ export class ServerController implements vscode.Disposable {
       this.onStateChange(State.Running);
     } catch (error) {
       const message = errorMessage(error);
-      output.appendLine(`The language server did not start: ${message}`);
+      output.error(`The language server did not start: ${message}`);
       await this.forgetClient();
       this.problem = { kind: 'failed', message };
       status.show({ kind: 'stopped', message });
@@ -185,7 +185,7 @@ export class ServerController implements vscode.Disposable {
       return;
     }
     await this.forgetClient();
-    this.options.output.appendLine('Stopped the language server.');
+    this.options.output.info('Stopped the language server.');
   }
 
   private async forgetClient(): Promise<void> {
@@ -200,7 +200,7 @@ export class ServerController implements vscode.Disposable {
       try {
         await client.dispose(2000);
       } catch (error) {
-        this.options.output.appendLine(`Stopping the language server: ${errorMessage(error)}`);
+        this.options.output.warn(`Stopping the language server: ${errorMessage(error)}`);
       }
     }
   }

@@ -37,6 +37,7 @@ interface ConfigurationItem {
 interface ClientOptions {
   documentSelector?: unknown;
   outputChannel?: unknown;
+  traceOutputChannel?: unknown;
   initializationOptions?: unknown;
   synchronize?: { configurationSection?: string };
   middleware?: Middleware;

@@ -164,6 +164,39 @@ export class FakeOutputChannel {
   }
 }
 
+export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+
+/** `createOutputChannel(name, { log: true })`: a LogOutputChannel, which records each line's level. */
+export class FakeLogOutputChannel extends FakeOutputChannel {
+  readonly log = true;
+  readonly entries: { level: LogLevelName; message: string }[] = [];
+  logLevel = 2; // LogLevel.Debug
+  onDidChangeLogLevel = (_listener: unknown) => new Disposable(() => {});
+  private write(level: LogLevelName, message: string | Error): void {
+    const text = message instanceof Error ? (message.stack ?? message.message) : message;
+    this.entries.push({ level, message: text });
+    this.lines.push(text);
+  }
+  override appendLine(value: string): void {
+    this.write('info', value); // what VS Code does with plain lines on a log channel
+  }
+  trace(message: string): void {
+    this.write('trace', message);
+  }
+  debug(message: string): void {
+    this.write('debug', message);
+  }
+  info(message: string): void {
+    this.write('info', message);
+  }
+  warn(message: string): void {
+    this.write('warn', message);
+  }
+  error(message: string | Error): void {
+    this.write('error', message);
+  }
+}
+
 export class FakeStatusBarItem {
   text = '';
   tooltip: string | undefined;
@@ -239,8 +272,10 @@ function showMessage(level: ShownMessage['level']) {
 }
 
 export const window = {
-  createOutputChannel(name: string): FakeOutputChannel {
-    const channel = new FakeOutputChannel(name);
+  createOutputChannel(name: string, options?: string | { log: true }): FakeOutputChannel {
+    // Like VS Code: only `{ log: true }` gives a channel with levels (info, warn, error...).
+    const log = typeof options === 'object' && options.log === true;
+    const channel = log ? new FakeLogOutputChannel(name) : new FakeOutputChannel(name);
     state.outputChannels.push(channel);
     return channel;
   },

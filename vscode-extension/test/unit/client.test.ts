@@ -53,7 +53,7 @@ describe('prepareCommandArguments', () => {
 describe('createLanguageClient', () => {
   it('launches the located command over stdio for the supported file languages', () => {
     __stub.setFolders('/src/app');
-    const output = window.createOutputChannel('Gemma Review');
+    const output = window.createOutputChannel('Gemma Review', { log: true });
     const client = createLanguageClient(
       { command: '/usr/bin/python3', args: ['-m', 'gemma_review', 'lsp'], source: 'interpreter' },
       output as never,
@@ -74,6 +74,7 @@ describe('createLanguageClient', () => {
       })),
     );
     expect(options.outputChannel).toBe(output);
+    expect(options.traceOutputChannel).toBe(output); // the LSP trace goes to the same log channel
     expect(options.revealOutputChannelOn).toBe(4); // Never: the server's log lines must not pop up.
     expect(options.synchronize).toEqual({ configurationSection: 'gemma-review' });
   });

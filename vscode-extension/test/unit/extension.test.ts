@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { commands, type ExtensionContext, Uri } from 'vscode';
 import { activate, deactivate, readmeUri } from '../../src/extension';
 import { fakeServer, LanguageClient, State } from '../stub/languageclient';
-import { __stub, EventEmitter, Selection } from '../stub/vscode';
+import { __stub, EventEmitter, FakeLogOutputChannel, Selection } from '../stub/vscode';
 import { EXTENSION_ROOT, program, scratch, settle, until } from './helpers';
 
 let context: { subscriptions: { dispose(): unknown }[]; extensionUri: Uri };
@@ -40,6 +40,13 @@ function client(): LanguageClient {
 }
 
 const statusText = () => __stub.statusBarItems[0].text;
+
+/** The extension's one output channel, which must be a log channel (`{ log: true }`). */
+function logChannel(): FakeLogOutputChannel {
+  const channel = __stub.outputChannels[0];
+  expect(channel).toBeInstanceOf(FakeLogOutputChannel);
+  return channel as FakeLogOutputChannel;
+}
 const OWN_COMMANDS = ['gemma-review.refactorSelection', 'gemma-review.restartServer', 'gemma-review.retry', 'gemma-review.showOutput'];
 const SERVER_COMMANDS = ['gemma-review.refactor', 'gemma-review.reviewChanges', 'gemma-review.reviewFile'];
 
@@ -60,6 +67,13 @@ describe('activation with gemma-review found', () => {
     expect(__stub.outputChannels.map((c) => c.name)).toEqual(['Gemma Review']);
     expect(__stub.outputChannels[0].lines).toContain(`Starting ${exe} lsp (found through setting gemma-review.path)`);
     expect(__stub.messages).toEqual([]);
+  });
+
+  it('logs to a LogOutputChannel with levels', async () => {
+    const channel = logChannel();
+    expect(channel.entries).toContainEqual({ level: 'info', message: `Starting ${exe} lsp (found through setting gemma-review.path)` });
+    await commands.executeCommand('gemma-review.restartServer');
+    expect(channel.entries).toContainEqual({ level: 'info', message: 'Stopped the language server.' });
   });
 
   it('shows the server status in the status bar; clicking opens the output', async () => {
@@ -201,6 +215,11 @@ describe('activation with gemma-review missing', () => {
     expect(opened).toEqual([Uri.file(path.join(EXTENSION_ROOT, 'README.md'))]);
     expect(statusText()).toBe('$(error) Gemma Review');
     expect(__stub.outputChannels[0].lines).toContain('Not using PATH: gemma-review is not on PATH');
+    expect(logChannel().entries).toContainEqual({ level: 'warn', message: 'Not using PATH: gemma-review is not on PATH' });
+    expect(logChannel().entries).toContainEqual({
+      level: 'error',
+      message: 'gemma-review was not found; install it or set gemma-review.path.',
+    });
   });
 
   it('finds the README under the lower-case name vsce packages it as', () => {
@@ -248,6 +267,10 @@ describe('a server that does not start', () => {
       items: ['Restart Server', 'Show Output'],
     });
     expect(statusText()).toBe('$(circle-slash) Gemma Review');
+    expect(logChannel().entries).toContainEqual({
+      level: 'error',
+      message: 'The language server did not start: Server initialization failed: unknown command lsp',
+    });
     expect(__stub.commandIds()).toContain('gemma-review.reviewFile');
     fakeServer.failStart = undefined;
     await commands.executeCommand('gemma-review.restartServer');

@@ -1,0 +1,174 @@
+"""``gemma-review review``: review files or a diff and print the report.
+
+A typed command: the CLI parses arguments and calls :func:`run`; nothing here knows
+argparse, so other front ends (and tests) can call it directly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .errors import EXIT_FINDINGS, EXIT_OK, InputError
+
+SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "dist", "build", "target"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """What to review: whole files/folders, a unified diff ('-' = stdin), the index, or a range."""
+
+    paths: tuple[Path, ...] = ()
+    diff: str | None = None
+    staged: bool = False
+    base: str | None = None
+    head: str | None = None
+
+
+@dataclass(frozen=True)
+class Output:
+    """How to report: format, destination, and what to do with fixes."""
+
+    format: str = "text"  # text | json | sarif | github
+    path: Path | None = None  # None = stdout
+    color: str = "auto"  # auto | always | never
+    fix: bool = False  # apply validated fixes
+    show_fixes: bool = False  # print fixes as a unified diff
+    quiet: bool = False
+
+
+def expand_paths(paths: Sequence[Path]) -> list[Path]:
+    from .languages import EXTENSIONS
+
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+                for name in sorted(filenames):
+                    if Path(name).suffix.lower() in EXTENSIONS:
+                        out.append(Path(dirpath) / name)
+        elif not p.exists():
+            raise InputError(f"{p}: no such file or folder")
+        else:
+            out.append(p)
+    return out
+
+
+def gather(source: Source, root: Path) -> list:
+    from . import intake
+
+    if source.head and not source.base:
+        raise InputError("--head needs --base REV")
+    if source.diff is not None:
+        if source.paths:
+            raise InputError("pass either files or --diff, not both")
+        if source.diff == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            try:
+                data = Path(source.diff).read_bytes()
+            except OSError as exc:
+                raise InputError(f"cannot read the diff {source.diff}: {exc.strerror}") from None
+        # Keep odd bytes intact; the files themselves are decoded later.
+        return intake.from_diff(data.decode("utf-8", "surrogateescape"), root)
+    if source.staged:
+        return intake.from_staged(root)
+    if source.base:
+        return intake.from_range(root, source.base, source.head)
+    if not source.paths:
+        raise InputError("nothing to review: pass files, --diff FILE (or - for stdin), --staged or --base REV")
+    return intake.from_files(expand_paths(source.paths), root)
+
+
+def run(
+    overrides: Mapping[str, Any],
+    source: Source,
+    output: Output = Output(),
+    config_file: Path | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Review ``source`` with the settings (defaults < files < env < ``overrides``); the exit code."""
+    from .config import load_settings
+    from .engine import ReviewEngine
+    from .progress import ProgressBar
+    from .report import render
+    from .report.text import use_color, write_notes
+
+    cwd = Path.cwd() if cwd is None else cwd
+    loaded = load_settings(cwd, overrides=overrides, config_file=config_file)
+    settings = loaded.settings
+    for warning in loaded.warnings:
+        sys.stderr.write(f"gemma-review: warning: {warning}\n")
+    changes = gather(source, cwd)
+    # `review` is the one front end where `auto` may fall back to the demo model.
+    engine = ReviewEngine(settings, root=loaded.root, allow_demo=True)
+    quiet = output.quiet
+    bar = ProgressBar(enabled=None if not quiet else False)
+    engine.on_text = bar.on_text
+    try:
+        if any(not c.skip_reason for c in changes):
+            engine.backend  # choose it now so its notice (smoke model) comes before the report
+            if engine.backend_notice and not quiet:
+                sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
+                sys.stderr.flush()
+        result = engine.review(changes, on_progress=bar.update)
+    finally:
+        bar.finish()
+        engine.close()
+    out_stream = sys.stdout
+    color = output.path is None and use_color(sys.stdout, output.color)
+    report = render(output.format, result, color=color, show_fixes=output.show_fixes and output.format == "text")
+    if output.show_fixes and output.format != "text":
+        from .report.text import fixes_as_diff
+
+        sys.stderr.write("\n".join(fixes_as_diff(result)) + "\n")
+    if output.path is not None:
+        try:
+            output.path.write_text(report, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write {output.path}: {exc.strerror}") from None
+    else:
+        out_stream.write(report)
+    if not quiet:
+        write_notes(result)
+        for path, reason in result.skipped:
+            if reason not in ("no reviewable lines",):
+                sys.stderr.write(f"gemma-review: skipped {path}: {reason}\n")
+    remaining = result.findings
+    if output.fix:
+        remaining = apply_all_fixes(result)
+    if settings.fail_on == "never":
+        return EXIT_OK
+    return EXIT_FINDINGS if any(f.at_least(settings.fail_on) for f in remaining) else EXIT_OK
+
+
+def apply_all_fixes(result) -> list:
+    from .fixes import apply_fixes
+
+    remaining = []
+    for path, change in result.files.items():
+        fixes = [f.fix for f in result.findings if f.path == path and f.fix is not None]
+        if not fixes:
+            continue
+        if change.abspath is None:
+            sys.stderr.write(f"gemma-review: {path}: not a working-tree file; fixes not applied\n")
+            continue
+        outcome = apply_fixes(change.abspath, path, fixes)
+        if outcome.refused:
+            sys.stderr.write(f"gemma-review: {outcome.refused}\n")
+        elif outcome.applied:
+            sys.stderr.write(
+                f"gemma-review: fixed {outcome.applied} finding{'s' if outcome.applied != 1 else ''} in {path}\n"
+            )
+    fixed_paths = set()
+    for f in result.findings:
+        if f.fix is None or result.files[f.path].abspath is None:
+            remaining.append(f)
+        else:
+            fixed_paths.add(f.path)
+    return remaining
+

@@ -1,0 +1,181 @@
+"""Dependencies point one way, read from the source (no imports are executed).
+
+- Only ``gemma_review.cli`` knows argparse; every command is a typed function.
+- The engine (``gemma_review`` minus the front ends) never imports the hook, the language
+  server, pygls or lsprotocol.
+- The hook and the language server never import the CLI.
+- Nothing imports the folders by their old top-level names (``hooks``, ``lsp_server``).
+- No module reaches into another of our modules' private names.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# folder -> installed package name (pyproject's package-dir mapping)
+PACKAGES = {"gemma_review": "gemma_review", "hooks": "gemma_review.hooks", "lsp_server": "gemma_review.lsp"}
+FRONT_ENDS = ("gemma_review.cli", "gemma_review.__main__", "gemma_review.hooks", "gemma_review.lsp")
+OLD_NAMES = ("hooks", "lsp_server")
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str  # installed dotted name
+    path: Path
+    is_package: bool
+    tree: ast.Module
+
+    def within(self, prefix: str) -> bool:
+        return self.name == prefix or self.name.startswith(prefix + ".")
+
+
+def load_modules() -> list[Module]:
+    out = []
+    for folder, package in PACKAGES.items():
+        for path in sorted((REPO / folder).rglob("*.py")):
+            rel = path.relative_to(REPO / folder).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            name = ".".join([package, *parts])
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            out.append(Module(name, path, path.name == "__init__.py", tree))
+    return out
+
+
+MODULES = load_modules()
+
+
+def imported(module: Module) -> list[tuple[str, int]]:
+    """Every module name ``module`` imports (relative imports resolved), with its line."""
+    names: list[tuple[str, int]] = []
+    package = module.name if module.is_package else module.name.rpartition(".")[0]
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import):
+            names += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            names.append((target, node.lineno))
+            # `from . import x` imports the module x
+            names += [(f"{target}.{a.name}", node.lineno) for a in node.names]
+    return names
+
+
+def where(module: Module, line: int) -> str:
+    return f"{module.path.relative_to(REPO)}:{line}"
+
+
+def violations(rule) -> list[str]:
+    out = []
+    for module in MODULES:
+        for name, line in imported(module):
+            problem = rule(module, name)
+            if problem:
+                out.append(f"{where(module, line)} imports {name}: {problem}")
+    return out
+
+
+def top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def test_the_modules_are_found() -> None:
+    names = {m.name for m in MODULES}
+    assert {"gemma_review.cli", "gemma_review.options", "gemma_review.hooks.pre_commit",
+            "gemma_review.lsp.server", "gemma_review.lsp.transport",
+            "gemma_review.backends.ollama_admin"} <= names
+
+
+def test_only_the_cli_knows_argparse() -> None:
+    def rule(module: Module, name: str) -> str | None:
+        if top(name) == "argparse" and module.name != "gemma_review.cli":
+            return "only gemma_review/cli.py parses arguments; take typed parameters instead"
+        return None
+
+    assert violations(rule) == []
+
+
+def test_the_engine_does_not_import_its_front_ends() -> None:
+    def rule(module: Module, name: str) -> str | None:
+        if any(module.within(f) for f in FRONT_ENDS):
+            return None
+        if top(name) in ("pygls", "lsprotocol"):
+            return "the engine never imports the language server's libraries"
+        if any(name == f or name.startswith(f + ".") for f in FRONT_ENDS):
+            return "the engine never imports a front end"
+        return None
+
+    assert violations(rule) == []
+
+
+def test_hook_and_language_server_do_not_import_the_cli() -> None:
+    def rule(module: Module, name: str) -> str | None:
+        if (module.within("gemma_review.hooks") or module.within("gemma_review.lsp")) and (
+            name == "gemma_review.cli" or name.startswith("gemma_review.cli.")
+        ):
+            return "front ends share gemma_review.options, not the CLI module"
+        return None
+
+    assert violations(rule) == []
+
+
+@pytest.mark.parametrize("folder", ["gemma_review", "hooks", "lsp_server", "tests", "benchmarks"])
+def test_nothing_imports_the_old_top_level_names(folder: str) -> None:
+    bad = []
+    for path in sorted((REPO / folder).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            bad += [f"{path.relative_to(REPO)}:{node.lineno} imports {n}" for n in names if top(n) in OLD_NAMES]
+    assert bad == [], "use gemma_review.hooks / gemma_review.lsp"
+
+
+def private_names(module: Module) -> set[str]:
+    """``_names`` a module defines: top-level, in classes, and ``self._x`` attributes."""
+    out: set[str] = set()
+    for node in ast.walk(module.tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            out.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            out.add(node.attr)
+    return {n for n in out if is_private(n)}
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_uses_another_modules_private_names() -> None:
+    own = {m.name: private_names(m) for m in MODULES}
+    by_name: dict[str, set[str]] = {}
+    for name, privates in own.items():
+        for private in privates:
+            by_name.setdefault(private, set()).add(name)
+    bad = []
+    for module in MODULES:
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.ImportFrom):
+                ours = node.level > 0 or top(node.module or "") == "gemma_review"
+                if ours:
+                    bad += [f"{where(module, node.lineno)} imports {a.name}" for a in node.names if is_private(a.name)]
+            elif isinstance(node, ast.Attribute) and node.attr in by_name:
+                owner = node.value
+                if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+                    continue
+                if module.name not in by_name[node.attr]:
+                    bad.append(f"{where(module, node.lineno)} uses {node.attr} of {', '.join(sorted(by_name[node.attr]))}")
+    assert bad == [], "make the name public or move the code next to it"
