@@ -418,19 +418,21 @@ class ReviewEngine:
 
 
 # Filters that hide a finding the model wrote, in the order they are checked.
-HIDDEN_ORDER = ("outside the changed lines", "min_confidence", "min_severity", "categories", "ignore comment")
+HIDDEN_ORDER = ("outside the changed lines", "min_confidence", "min_severity", "categories", "filters", "ignore comment")
 
 
 def hidden_by(f: Finding, settings: Settings, changed: set[int] | None, file_lines: list[str]) -> str | None:
     """Which filter hides ``f`` (a key of :data:`HIDDEN_ORDER`), or None when it is shown."""
     if changed is not None and not fnd.in_changed(f, changed):
         return "outside the changed lines"
-    if f.confidence < settings.min_confidence:
-        return "min_confidence"
-    if not f.at_least(settings.min_severity):
-        return "min_severity"
-    if f.category not in settings.categories:
-        return "categories"
+    if not fnd.passes(f, settings):  # the policy lives there; this only names the reason
+        if f.confidence < settings.min_confidence:
+            return "min_confidence"
+        if not f.at_least(settings.min_severity):
+            return "min_severity"
+        if f.category not in settings.categories:
+            return "categories"
+        return "filters"
     if fnd.suppressed(file_lines, f):
         return "ignore comment"
     return None
@@ -454,6 +456,8 @@ def hidden_notes(hidden: dict[str, int], settings: Settings) -> list[str]:
                 f"{what} outside categories {','.join(settings.categories)} hidden; "
                 f"--categories {','.join(CATEGORIES)} shows {them}"
             )
+        elif why == "filters":
+            out.append(f"{what} hidden by the review settings")
         elif why == "ignore comment":
             out.append(f"{what} silenced by a gemma-review: ignore comment hidden")
         else:

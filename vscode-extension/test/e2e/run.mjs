@@ -722,10 +722,10 @@ async function preflight() {
       const list = missing.map(([file, what]) => `no ${what} at ${file}`).join('; ');
       throw new Error(`${list}; run vscode-extension/test/e2e/setup.sh first`);
     }
-    const probe = run(python, ['-c', 'import gemma_review, lsp_server, pygls'], { cwd: os.tmpdir() });
+    const probe = run(python, ['-c', 'import gemma_review, gemma_review.lsp, pygls'], { cwd: os.tmpdir() });
     if (!probe.ok) {
       throw new Error(
-        `${python} cannot import gemma_review and lsp_server (${probe.output.split('\n').pop()}); ` +
+        `${python} cannot import gemma_review and gemma_review.lsp (${probe.output.split('\n').pop()}); ` +
           'set GEMMA_REVIEW_PYTHON to a Python where gemma-review is installed (pip install -e .)',
       );
     }
