@@ -413,7 +413,8 @@ function outputLog(dirs) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) {
         walk(full);
-      } else if (entry.name.endsWith(`-${OUTPUT_CHANNEL}.log`)) {
+      } else if (entry.name.endsWith(`-${OUTPUT_CHANNEL}.log`) || entry.name === `${OUTPUT_CHANNEL}.log`) {
+        // A plain channel is "N-<name>.log"; a LogOutputChannel is "<extension id>/<name>.log".
         texts.push(fs.readFileSync(full, 'utf8'));
       }
     }
@@ -440,7 +441,8 @@ function assertNoCrash(dirs) {
       throw new Error(`the output log says "${sign}": ${log.slice(-800)}`);
     }
   }
-  const starts = log.split('\n').filter((line) => line.startsWith('Starting ')).length;
+  // A LogOutputChannel prefixes each line with its time and level: "... [info] Starting ...".
+  const starts = log.split('\n').filter((line) => /^(?:\S+ \S+ \[\w+\] )?Starting /.test(line)).length;
   if (starts !== 1) {
     throw new Error(`the language server was started ${starts} times (a crash and restart?): ${log.slice(-800)}`);
   }
