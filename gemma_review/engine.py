@@ -88,6 +88,14 @@ def default_backend(settings: Settings, allow_demo: bool = False) -> tuple[Backe
     return sel.backend, sel.reason, sel.notice, sel.demo
 
 
+def measured_tps(m: Metrics) -> float:
+    """Decode speed only when the model wrote enough to measure it (cached units have none);
+    a few tokens timed over microseconds would read as tens of thousands of tokens/s."""
+    if m.output_tokens < 8 or m.decode_seconds < 0.05:
+        return 0.0
+    return m.decode_tps
+
+
 def effective_settings(settings: Settings, demo: bool) -> Settings:
     """The limits a review really runs with: the demo model's output is capped."""
     if demo and settings.num_predict > SMOKE_NUM_PREDICT:
@@ -269,7 +277,7 @@ class ReviewEngine:
                             self.cache.put(key, unit.start, [replace(f, fix=None) for f in unit_findings], truncated)
                     done += 1
                     if on_progress is not None:
-                        on_progress(Progress(done, total, unit.path, result.cached_units, result.metrics.decode_tps))
+                        on_progress(Progress(done, total, unit.path, result.cached_units, measured_tps(result.metrics)))
         except ReviewCancelled:
             result.cancelled = True
         result.findings = fnd.dedupe(collected)

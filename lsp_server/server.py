@@ -23,7 +23,7 @@ from pygls.uris import to_fs_path
 
 from gemma_review import __version__
 from gemma_review.config import Settings
-from gemma_review.engine import Progress, ReviewResult
+from gemma_review.engine import Progress, ReviewResult, measured_tps
 from gemma_review.errors import (
     ConfigError,
     GemmaReviewError,
@@ -557,10 +557,7 @@ class GemmaLanguageServer(LanguageServer):
 
 def honest_tps(result: ReviewResult) -> float:
     """Decode speed only when the model wrote enough to measure; cached units have none."""
-    m = result.metrics
-    if result.units <= result.cached_units or m.output_tokens < 8 or m.decode_seconds < 0.05:
-        return 0.0
-    return m.decode_tps
+    return 0.0 if result.units <= result.cached_units else measured_tps(result.metrics)
 
 
 def review_summary(found: int, result: ReviewResult, tps: float) -> str:

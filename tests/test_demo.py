@@ -317,3 +317,14 @@ def test_readme_install_commands_resolve_with_the_pip_a_fresh_venv_ships(tmp_pat
             [str(pip), "install", "--dry-run", "--quiet", *args], cwd=REPO, capture_output=True, text=True, timeout=600
         )
         assert proc.returncode == 0, f"{command} with {version}:\n{proc.stderr[-3000:]}"
+
+
+def test_speeds_are_reported_only_when_measured() -> None:
+    from gemma_review.backends.base import Metrics
+    from gemma_review.engine import measured_tps
+
+    # The fake model's 3 tokens in 0.3 ms would read as 10,000 tok/s: not a speed.
+    assert measured_tps(Metrics(output_tokens=3, decode_seconds=0.0003)) == 0.0
+    assert measured_tps(Metrics(output_tokens=120, decode_seconds=0.01)) == 0.0
+    assert measured_tps(Metrics(output_tokens=120, decode_seconds=2.0)) == 60.0
+    assert measured_tps(Metrics()) == 0.0  # everything from the cache

@@ -398,7 +398,7 @@ async def test_progress_is_reported_and_cancellable_while_requests_stay_prompt(
         )
         begin = client.progress_reports[token][0]
         assert isinstance(begin, types.WorkDoneProgressBegin) and begin.title == "Reviewing streak.py" and begin.cancellable
-        assert reports[0].message.startswith("0/1 units")
+        assert reports[0].message.startswith("0/1 unit")
         # The model is still writing: requests are answered all the same.
         assert await actions_at(client, uri, point(12)) and fake_ollama.completed == 0
         assert await client.text_document_hover_async(types.HoverParams(types.TextDocumentIdentifier(uri), types.Position(12, 8)))
