@@ -5,7 +5,7 @@ which are clean) is reviewed whole by each model, with the cache off so each mod
 really runs. One row per model: decode and prefill tokens/s, time to the first finding,
 GPU memory (Ollama's ``/api/ps``), bugs found (labelled findings matched by a finding on
 overlapping lines with the same category), false positives (findings on clean samples
-and findings that match no label), fixes that keep the file parsing, and wall time.
+and findings that match no label), fixes that pass the fix checks, and wall time.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class Score:
     found: int = 0  # labelled findings matched by some finding
     fp_clean: int = 0  # findings on clean samples
     fp_unlabelled: int = 0  # findings on labelled samples that match no label
-    fixes_valid: int = 0  # findings with a fix that keeps the file parsing
+    fixes_valid: int = 0  # findings with a fix that passes the fix checks
     fixes_suggested: int = 0  # findings with non-empty suggested_code
 
     @property
@@ -374,7 +374,7 @@ def markdown_foot(samples: Sequence[Sample]) -> str:
     return (
         f"\n{len(samples)} samples ({clean} clean), {labelled} labelled findings; a bug counts as found when a "
         "finding overlaps its lines with the same category; false positives are findings on clean samples "
-        "and findings matching no label; valid fixes are fixes that keep the file parsing, of those suggested.\n"
+        "and findings matching no label; valid fixes are fixes that pass the fix checks, of those suggested.\n"
     )
 
 

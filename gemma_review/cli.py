@@ -9,7 +9,7 @@ data in :mod:`gemma_review.options`.
 from __future__ import annotations
 
 import argparse
-import os
+import math
 import sys
 import time
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Sequence
 from . import __version__
 from .errors import EXIT_OK, EXIT_USAGE, GemmaReviewError
 from .options import FILTER_OPTIONS, Option, fail_on_option, model_options, overrides_from
+from .terminal import one_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -130,7 +131,7 @@ def run_hook(argv: Sequence[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help and usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if not args.timeout > 0:
+    if not (args.timeout > 0 and math.isfinite(args.timeout)):
         sys.stderr.write("gemma-review hook: error: --timeout must be a positive number of seconds\n")
         return EXIT_USAGE
     from .hooks.pre_commit import HookRun, run_hook as hook
@@ -185,6 +186,13 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C, a closed pipe and the unexpected (exit 4, traceback to a log) are handled there.
+    from .error_handler import guarded
+
+    return guarded(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -200,18 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         return dispatch(args)
     except GemmaReviewError as exc:
-        sys.stderr.write(f"gemma-review: error: {exc}\n")
+        sys.stderr.write(f"gemma-review: error: {one_line(str(exc))}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("gemma-review: interrupted\n")
-        return 130
-    except BrokenPipeError:
-        # `gemma-review review ... | head`: the reader left; that is not an error.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return EXIT_OK
 
 
 def run_cache(action: str) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
+import math
 import os
 import re
 import sys
@@ -144,11 +145,11 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
                 return False
             raise ValueError
         if kind == "int":
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
         if kind == "float":
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise ValueError
             return float(value)
         if kind == "list[str]":
@@ -163,7 +164,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise ValueError
             return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) from `num_ctx = inf`
         raise ConfigError(
             f"{origin}: setting '{name}' must be {_KIND_NAMES.get(kind, kind)}, got {value!r}"
         ) from None
@@ -189,15 +190,40 @@ def _validate(s: Settings, origin: str) -> None:
             f"{origin}: unknown categor{'y' if len(bad) == 1 else 'ies'} {', '.join(bad)}; "
             f"choose from {', '.join(CATEGORIES)}"
         )
-    if not 0.0 <= s.min_confidence <= 1.0:
+    if not 0.0 <= s.min_confidence <= 1.0:  # also false for NaN
         raise ConfigError(f"{origin}: 'min_confidence' must be between 0 and 1")
-    for name in ("num_ctx", "num_predict", "max_unit_lines"):
-        if getattr(s, name) <= 0:
-            raise ConfigError(f"{origin}: '{name}' must be a positive number")
+    for name, most in LIMITS.items():
+        value = getattr(s, name)
+        if not 0 < value <= most:
+            raise ConfigError(f"{origin}: '{name}' must be a positive whole number up to {most}, got {value}")
     if s.num_predict >= s.num_ctx:
         raise ConfigError(f"{origin}: 'num_predict' ({s.num_predict}) must be below 'num_ctx' ({s.num_ctx})")
-    if s.timeout <= 0:
-        raise ConfigError(f"{origin}: 'timeout' must be a positive number of seconds")
+    if not (s.timeout > 0 and math.isfinite(s.timeout)) or s.timeout > MAX_TIMEOUT:
+        raise ConfigError(
+            f"{origin}: 'timeout' must be a positive number of seconds up to {MAX_TIMEOUT:g}, got {s.timeout:g}"
+        )
+    if not 0 <= s.debounce_ms <= MAX_DEBOUNCE_MS:
+        raise ConfigError(f"{origin}: 'debounce_ms' must be between 0 and {MAX_DEBOUNCE_MS}, got {s.debounce_ms}")
+    _check_model_name(s.model, origin)
+
+
+# Upper bounds: far above any real use; a typo (or 1e400) must not reach a server as a
+# number its 32-bit fields overflow on, nor a socket as a timeout that overflows.
+INT32_MAX = 2**31 - 1
+LIMITS = {"num_ctx": INT32_MAX, "num_predict": INT32_MAX, "max_unit_lines": 1_000_000}
+MAX_TIMEOUT = 7 * 24 * 3600.0
+MAX_DEBOUNCE_MS = 600_000
+_BAD_NAME_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
+def _check_model_name(model: str, origin: str) -> None:
+    if not model:
+        raise ConfigError(f"{origin}: 'model' is empty; name a model such as {DEFAULT_MODEL}")
+    bad = _BAD_NAME_CHARS.search(model)
+    if bad:
+        raise ConfigError(
+            f"{origin}: 'model' {model!r} contains {bad.group()!r}; model names have no spaces or control characters"
+        )
 
 
 def apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Settings:
@@ -224,13 +250,20 @@ def normalize_host(host: str, origin: str = "host") -> str:
         raise ConfigError(f"{origin}: the model host is empty; set e.g. {DEFAULT_HOST}")
     if "://" not in host:
         host = "http://" + host
-    parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{origin}: '{host}' is not an http(s) URL such as {DEFAULT_HOST}")
+    not_url = ConfigError(f"{origin}: {host!r} is not an http(s) URL such as {DEFAULT_HOST}")
+    if _BAD_NAME_CHARS.search(host):
+        raise not_url  # spaces, newlines: urlsplit would keep or silently drop them
+    try:
+        parts = urlsplit(host)
+        hostname = parts.hostname
+    except ValueError:  # "http://[::1": an unclosed IPv6 bracket
+        raise not_url from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise not_url
     try:
         port = parts.port
     except ValueError:
-        raise ConfigError(f"{origin}: '{host}' has an invalid port") from None
+        raise ConfigError(f"{origin}: {host!r} has an invalid port") from None
     if port is None and parts.scheme == "http":
         # Also for "[::1]": the colons of an IPv6 literal are not a port.
         host = f"{parts.scheme}://{parts.netloc.rstrip(':')}:11434{parts.path}"
@@ -274,6 +307,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def _own_section(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The settings of a gemma-review config file: ``[tool.gemma-review]`` if present, else the top level."""
+    tool = data.get("tool")
+    if tool is None:
+        return data
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: 'tool' must be a table ([tool.gemma-review]), got {type(tool).__name__} {tool!r}")
+    section = tool.get("gemma-review", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [tool.gemma-review] must be a table, got {type(section).__name__} {section!r}")
+    return section
+
+
 def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
     """Nearest ``.gemma-review.toml``, or ``pyproject.toml`` with [tool.gemma-review]."""
     start = start.resolve()
@@ -282,12 +328,14 @@ def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
     for folder in (start, *start.parents):
         own = folder / ".gemma-review.toml"
         if own.is_file():
-            data = _read_toml(own)
-            return own, data.get("tool", {}).get("gemma-review", data)
+            return own, _own_section(_read_toml(own), own)
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
             data = _read_toml(pyproject)
-            section = data.get("tool", {}).get("gemma-review")
+            tool = data.get("tool", {})
+            if not isinstance(tool, dict):
+                raise ConfigError(f"{pyproject}: 'tool' must be a table, got {type(tool).__name__} {tool!r}")
+            section = tool.get("gemma-review")
             if section is not None:
                 if not isinstance(section, dict):
                     raise ConfigError(f"{pyproject}: [tool.gemma-review] must be a table")
@@ -321,14 +369,15 @@ def user_config_path(env: Mapping[str, str]) -> Path:
     return Path(platformdirs.user_config_dir("gemma-review", appauthor=False)) / "config.toml"
 
 
-def env_values(env: Mapping[str, str]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    if env.get("OLLAMA_HOST"):
-        values["host"] = env["OLLAMA_HOST"]
+def env_settings(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """``{variable: (setting, value)}`` for the variables that are set (GEMMA_REVIEW_HOST over OLLAMA_HOST)."""
+    found: dict[str, tuple[str, str]] = {}
+    if env.get("OLLAMA_HOST") and not env.get("GEMMA_REVIEW_HOST"):
+        found["OLLAMA_HOST"] = ("host", env["OLLAMA_HOST"])
     for var, name in ENV_VARS.items():
         if env.get(var):
-            values[name] = env[var]
-    return values
+            found[var] = (name, env[var])
+    return found
 
 
 @dataclass
@@ -353,15 +402,16 @@ def load_settings(
     user_file = user_config_path(env)
     if user_file.is_file():
         data = _read_toml(user_file)
-        known, unknown = known_settings(data.get("tool", {}).get("gemma-review", data), str(user_file))
+        known, unknown = known_settings(_own_section(data, user_file), str(user_file))
         warnings += unknown
         settings = apply(settings, known, str(user_file))
     found: tuple[Path, dict[str, Any]] | None
     if config_file is not None:
-        if not config_file.is_file():
+        if config_file.is_dir():
+            raise ConfigError(f"--config {config_file} is a folder; pass a TOML file such as {config_file / '.gemma-review.toml'}")
+        if not config_file.exists():
             raise ConfigError(f"config file {config_file} does not exist")
-        data = _read_toml(config_file)
-        found = (config_file, data.get("tool", {}).get("gemma-review", data))
+        found = (config_file, _own_section(_read_toml(config_file), config_file))
     else:
         found = find_config_file(start)
     root = start.resolve() if start.is_dir() else start.resolve().parent
@@ -381,7 +431,9 @@ def load_settings(
         known, unknown = known_settings(section, str(path))
         warnings += unknown
         settings = apply(settings, known, str(path))
-    settings = apply(settings, env_values(env), "environment")
+    for var, (name, value) in env_settings(env).items():
+        # One at a time, so a bad value is reported under the variable's own name.
+        settings = apply(settings, {name: value}, f"environment variable {var}")
     if overrides:
         settings = apply(settings, {k: v for k, v in overrides.items() if v is not None}, "option")
     return LoadedSettings(settings, path, root, warnings)

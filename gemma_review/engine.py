@@ -20,7 +20,7 @@ from .cache import ReviewCache, default_cache_dir, unit_key
 from .config import CATEGORIES, Settings, check_privacy
 from .errors import ConfigError, ModelError, ReviewCancelled
 from .findings import Finding, Fix
-from .fixes import make_fix, reindent, parses
+from .fixes import FixDecision, decide_fix, validate_fix
 from .intake import FileChange
 from .languages import language_of
 from .prompt import (
@@ -32,7 +32,8 @@ from .prompt import (
     review_messages,
 )
 from .stream_parse import FindingStream, LoopDetector
-from .textfile import content_hash, split_lines
+from .textfile import split_lines
+from .terminal import encodable
 from .tokens import estimate_tokens
 from .units import Unit, build_units
 
@@ -75,6 +76,7 @@ class RefactorResult:
     replacement: str
     fix: Fix | None
     metrics: Metrics
+    rejected: str | None = None  # why the rewrite is not offered as an edit
 
 
 BackendFactory = Callable[[Settings], Backend]
@@ -251,7 +253,8 @@ class ReviewEngine:
                 return
             seen.add(f.fingerprint)
             assert change.text is not None
-            f.fix = make_fix(f, change.text)
+            decision = decide_fix(f, change.text)
+            f.fix, f.fix_rejected = decision.fix, decision.rejected
             collected.append(f)
             if on_finding is not None:
                 on_finding(f)
@@ -297,7 +300,7 @@ class ReviewEngine:
         emit: Callable[[Finding], None],
     ) -> tuple[list[Finding], bool]:
         s = self.settings
-        messages = review_messages(unit, self.guidelines)
+        messages = _encodable(review_messages(unit, self.guidelines))
         estimated = sum(estimate_tokens(m["content"]) for m in messages)
         if estimated + s.num_predict > s.num_ctx:
             # Only a single over-long line gets here (units are split to fit): never let the
@@ -387,7 +390,7 @@ class ReviewEngine:
         start_line = max(1, start_line)
         end_line = min(len(lines), max(start_line, end_line))
         selected = lines[start_line - 1 : end_line]
-        messages = refactor_messages(path, language_of(path), start_line, selected, instruction)
+        messages = _encodable(refactor_messages(path, language_of(path), start_line, selected, instruction))
         need = sum(estimate_tokens(m["content"]) for m in messages)
         num_predict = max(s.num_predict, min(s.num_ctx - need, estimate_tokens("\n".join(selected)) * 2 + 256))
         if need + num_predict > s.num_ctx:
@@ -414,15 +417,14 @@ class ReviewEngine:
         data = _loads_object("".join(pieces))
         if data is None or not isinstance(data.get("replacement"), str):
             raise ModelError("the model's refactor reply was not the expected JSON; try again or select less code")
-        new_lines = reindent(fnd.strip_numbers(data["replacement"]), selected)
+        replacement = fnd.strip_numbers(data["replacement"])
         summary = str(data.get("summary", "")).strip() or "Refactored with Gemma"
-        fix: Fix | None = None
-        if new_lines and new_lines != selected:
-            candidate = lines[: start_line - 1] + new_lines + lines[end_line:]
-            after = "\n".join(candidate) + "\n"
-            if parses(language_of(path), path, "\n".join(lines) + "\n", after):
-                fix = Fix(start_line, end_line, "\n".join(new_lines), content_hash(text))
-        return RefactorResult(summary, start_line, end_line, "\n".join(new_lines), fix, metrics)
+        # The same checks as a finding's fix: a rewrite that changes behaviour is not applied.
+        decision = validate_fix(path, text, start_line, end_line, replacement)
+        if decision.fix is None and decision.rejected is None:
+            decision = FixDecision(None, "the rewrite was empty")
+        shown = decision.fix.replacement if decision.fix is not None else replacement
+        return RefactorResult(summary, start_line, end_line, shown, decision.fix, metrics, decision.rejected)
 
 
 # Filters that hide a finding the model wrote, in the order they are checked.
@@ -485,3 +487,8 @@ def _loads_object(text: str) -> dict | None:
 
 
 _EMPTY_UNIT = Unit("x", None, 1, 1, ("",), frozenset({1}))
+
+
+def _encodable(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    # A file name that is not UTF-8 reaches here with lone surrogates; a request must encode.
+    return [{**m, "content": encodable(m["content"])} for m in messages]

@@ -7,6 +7,9 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_MODEL_UNAVAILABLE = 3
+EXIT_INTERNAL = 4  # a bug in gemma-review, not a finding: the hook must not read it as 1
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as git and other tools end when the reader leaves
 
 
 class GemmaReviewError(Exception):

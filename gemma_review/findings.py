@@ -68,6 +68,7 @@ class Finding:
     confidence: float
     fingerprint: str = ""
     fix: Fix | None = None
+    fix_rejected: str | None = None  # why suggested_code is not offered as an edit
     extra: dict[str, Any] = field(default_factory=dict)
 
     def at_least(self, severity: str) -> bool:

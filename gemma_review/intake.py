@@ -7,14 +7,19 @@ edits and submodules are kept with a ``skip_reason`` instead of crashing.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import re
+import shutil
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .errors import InputError
-from .textfile import NotText, decode, read_text, split_lines
+from .textfile import NotText, decode, file_kind, read_text, split_lines
 
 LineRanges = list[tuple[int, int]]
 
@@ -62,6 +67,11 @@ _C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 3
 _HEADER_NEW = re.compile(r"^new file mode ", re.MULTILINE)
 _HEADER_DELETED = re.compile(r"^deleted file mode ", re.MULTILINE)
 # A gitlink (submodule) mode on a header line; a bare "160000" could be part of a file name.
+# The new side is a symbolic link: its "content" is the target path, not code.
+_SYMLINK_MODE = re.compile(r"^(?:new file mode|new mode|index \S+) 120000$", re.MULTILINE)
+# A diff saved with CRLF line endings: its file headers end in CR too.
+_CRLF_HEADER = re.compile(r"^(?:\+\+\+|---|diff --git) [^\n]*\r$", re.MULTILINE)
+SYMLINK = "symlink"
 _SUBMODULE_MODE = re.compile(r"^(?:(?:new|deleted) file mode|old mode|new mode|index \S+) 160000$", re.MULTILINE)
 
 
@@ -104,6 +114,9 @@ def parse_diff(diff_text: str) -> list[DiffFile]:
 
     if not diff_text.strip():
         return []
+    if _CRLF_HEADER.search(diff_text):
+        # Saved by a Windows editor: without this every path gets a trailing "\r".
+        diff_text = diff_text.replace("\r\n", "\n")
     hint = "pass a unified diff such as `git diff` prints"
     try:
         patch = PatchSet(io.StringIO(diff_text))
@@ -131,6 +144,8 @@ def parse_diff(diff_text: str) -> list[DiffFile]:
             line.value.startswith("Subproject commit") for hunk in pf for line in hunk
         ):
             entry.skip_reason = "submodule"
+        elif _SYMLINK_MODE.search(header) and not removed:
+            entry.skip_reason = SYMLINK
         elif pf.is_binary_file:
             entry.skip_reason = "binary file"
         elif removed:
@@ -169,7 +184,39 @@ def parse_diff(diff_text: str) -> list[DiffFile]:
     return files
 
 
-def _resolve(diff_files: list[DiffFile], read: Callable[[str], bytes | None], root: Path | None) -> list[FileChange]:
+class Skip(str):
+    """Returned by a reader instead of bytes: the file is skipped for this reason."""
+
+
+def read_worktree(root: Path, path: str) -> bytes | Skip | None:
+    """A working-tree file's bytes; never a symlink's target, nothing outside ``root``, no FIFO."""
+    top = os.path.abspath(root)
+    full = Path(os.path.normpath(os.path.join(top, path)))
+    if os.path.commonpath([top, full]) != top:
+        return Skip("outside the repository")  # a diff naming /etc/passwd or ../../x
+    try:
+        st = os.lstat(full)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return Skip(SYMLINK)
+    if not stat.S_ISREG(st.st_mode):
+        return Skip(f"not a regular file ({file_kind(st.st_mode)})")
+    # A folder on the way may be a link that leads out of the repository.
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_root, os.path.realpath(full)]) != real_root:
+        return Skip(SYMLINK)
+    try:
+        from .textfile import read_regular
+
+        return read_regular(full)
+    except OSError as exc:
+        return Skip(f"cannot read: {exc.strerror or exc}")
+
+
+def _resolve(
+    diff_files: list[DiffFile], read: Callable[[str], bytes | Skip | None], root: Path | None
+) -> list[FileChange]:
     out: list[FileChange] = []
     for df in diff_files:
         abspath = (root / df.path) if root is not None else None
@@ -177,6 +224,9 @@ def _resolve(diff_files: list[DiffFile], read: Callable[[str], bytes | None], ro
             out.append(FileChange(df.path, skip_reason=df.skip_reason, status=df.status))
             continue
         data = read(df.path)
+        if isinstance(data, Skip):
+            out.append(FileChange(df.path, skip_reason=str(data), status=df.status))
+            continue
         if data is None:
             out.append(FileChange(df.path, skip_reason="not found (apply the diff first, or run from the repository root)"))
             continue
@@ -194,13 +244,7 @@ def _resolve(diff_files: list[DiffFile], read: Callable[[str], bytes | None], ro
 def from_diff(diff_text: str, root: Path) -> list[FileChange]:
     """Changes of a diff whose new side is the working tree under ``root``."""
 
-    def read(path: str) -> bytes | None:
-        try:
-            return (root / path).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
-
-    return _resolve(parse_diff(diff_text), read, root)
+    return _resolve(parse_diff(diff_text), lambda path: read_worktree(root, path), root)
 
 
 def from_files(paths: Iterable[Path], display_root: Path | None = None) -> list[FileChange]:
@@ -222,14 +266,18 @@ def open_repo(start: Path):  # -> git.Repo
     import git
 
     try:
-        return git.Repo(start, search_parent_directories=True)
+        repo = git.Repo(start, search_parent_directories=True)
+        # Read-only: take no optional locks, so the user's own git commands never find our
+        # index.lock (working-tree diffs also get a private index: see _private_index).
+        repo.git.update_environment(GIT_OPTIONAL_LOCKS="0")
+        return repo
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise InputError(f"{start} is not inside a git repository; review files or pass --diff") from None
     except git.GitCommandNotFound:  # pragma: no cover - git missing
         raise InputError("git is not installed; review files or pass --diff") from None
 
 
-def _git_diff(repo, *args: str) -> str:
+def _git_diff(repo, *args: str, env: dict[str, str] | None = None) -> str:
     import git
 
     try:
@@ -237,7 +285,7 @@ def _git_diff(repo, *args: str) -> str:
         # user's config says (diff.noprefix and diff.mnemonicPrefix change the path prefixes).
         return repo.git.diff(
             *args, "-M", "--no-color", "--no-ext-diff", "--src-prefix=a/", "--dst-prefix=b/", "-U0",
-            strip_newline_in_stdout=False,
+            strip_newline_in_stdout=False, env=env,
         )
     except git.GitCommandError as exc:
         raise InputError(f"git diff failed: {_git_error(exc)}") from None
@@ -263,12 +311,56 @@ def _head_exists(repo) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def _private_index(repo) -> Iterator[dict[str, str]]:
+    """An environment pointing git at a throw-away copy of the index.
+
+    ``git diff <rev>`` against the working tree refreshes the index's stat data and writes
+    it back (GIT_OPTIONAL_LOCKS does not stop that); a review must leave the index alone.
+    """
+    index = Path(repo.git.rev_parse("--git-path", "index"))
+    if not index.is_absolute():
+        index = Path(repo.working_tree_dir or ".") / index
+    with tempfile.TemporaryDirectory(prefix="gemma-review-") as tmp:
+        copy = Path(tmp) / "index"
+        if index.is_file():
+            shutil.copyfile(index, copy)
+        yield {"GIT_INDEX_FILE": str(copy)}
+
+
+def _check_merged(repo) -> None:
+    """Refuse during a conflict: the index holds three versions, the file conflict markers."""
+    out = repo.git.ls_files("-u", "-z", strip_newline_in_stdout=False)
+    paths = list(dict.fromkeys(entry.split("\t", 1)[-1] for entry in out.split("\0") if entry))
+    if paths:
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        raise InputError(f"unmerged path{'s' if len(paths) > 1 else ''} {shown}: resolve the conflict first (edit, then git add)")
+
+
+def _merge_base(repo, base: str, head: str) -> str:
+    import git
+
+    try:
+        return repo.git.merge_base(base, head)
+    except git.GitCommandError as exc:
+        if exc.status != 1 or (exc.stderr or "").strip():
+            raise
+    # Exit 1 and silence: no common ancestor in the history this clone has.
+    if repo.git.rev_parse("--is-shallow-repository").strip() == "true":
+        raise InputError(
+            f"no merge base of '{base}' and {head} in this shallow clone; fetch more history: "
+            f"git fetch --deepen=100 (or git fetch --unshallow)"
+        ) from None
+    raise InputError(f"'{base}' and {head} have no common history; nothing to compare") from None
+
+
 def from_staged(start: Path) -> list[FileChange]:
     """What ``git commit`` would record: index blobs, never the working tree."""
     import git
 
     repo = open_repo(start)
     root = Path(repo.working_tree_dir or start)
+    _check_merged(repo)
     if not _head_exists(repo):
         # No commit yet: compare the index with the empty tree.
         empty = repo.git.hash_object("-t", "tree", "/dev/null")
@@ -305,6 +397,8 @@ def from_range(start: Path, base: str, head: str | None = None) -> list[FileChan
 
     repo = open_repo(start)
     root = Path(repo.working_tree_dir or start)
+    if not _head_exists(repo):
+        raise InputError("the repository has no commits yet, so there is no base to compare with; use --staged or review files")
     for rev in (base, head):
         # Check each revision first so the message names the bad one (git's own is cryptic).
         if rev is not None:
@@ -314,16 +408,12 @@ def from_range(start: Path, base: str, head: str | None = None) -> list[FileChan
                 raise InputError(f"'{rev}' is not a known git revision") from None
     try:
         if head is None:
-            merge_base = repo.git.merge_base(base, "HEAD")
-            diff = _git_diff(repo, merge_base)
-
-            def read(path: str) -> bytes | None:
-                try:
-                    return (root / path).read_bytes()
-                except (FileNotFoundError, IsADirectoryError):
-                    return None
-
-            return _resolve(parse_diff(diff), read, root)
+            _check_merged(repo)
+            merge_base = _merge_base(repo, base, "HEAD")
+            with _private_index(repo) as env:
+                diff = _git_diff(repo, merge_base, env=env)
+            return _resolve(parse_diff(diff), lambda path: read_worktree(root, path), root)
+        _merge_base(repo, base, head)
         diff = _git_diff(repo, f"{base}...{head}")
         return _resolve(parse_diff(diff), _blob_reader(repo, head), None)
     except git.GitCommandError as exc:

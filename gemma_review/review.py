@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import EXIT_FINDINGS, EXIT_OK, InputError
+from .terminal import one_line
 
 SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "dist", "build", "target"}
 
@@ -49,13 +50,24 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
             for dirpath, dirnames, filenames in os.walk(p):
                 dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
                 for name in sorted(filenames):
-                    if Path(name).suffix.lower() in EXTENSIONS:
+                    # is_file(): a FIFO named x.py would block the read forever.
+                    if Path(name).suffix.lower() in EXTENSIONS and (Path(dirpath) / name).is_file():
                         out.append(Path(dirpath) / name)
         elif not p.exists():
             raise InputError(f"{p}: no such file or folder")
         else:
             out.append(p)
     return out
+
+
+def _read_stdin() -> bytes:
+    closed = InputError("--diff -: standard input is closed; pipe a diff in (git diff | gemma-review review --diff -)")
+    if sys.stdin is None:  # started with fd 0 closed (`<&-`)
+        raise closed
+    try:
+        return sys.stdin.buffer.read()
+    except (OSError, ValueError):
+        raise closed from None
 
 
 def gather(source: Source, root: Path) -> list:
@@ -67,12 +79,16 @@ def gather(source: Source, root: Path) -> list:
         if source.paths:
             raise InputError("pass either files or --diff, not both")
         if source.diff == "-":
-            data = sys.stdin.buffer.read()
+            data = _read_stdin()
         else:
+            from .textfile import NotARegularFile, read_regular
+
             try:
-                data = Path(source.diff).read_bytes()
+                data = read_regular(source.diff, streams=True)  # a pipe too: --diff <(git diff)
+            except NotARegularFile as exc:
+                raise InputError(f"cannot read the diff {source.diff}: not a regular file ({exc})") from None
             except OSError as exc:
-                raise InputError(f"cannot read the diff {source.diff}: {exc.strerror}") from None
+                raise InputError(f"cannot read the diff {source.diff}: {exc.strerror or exc}") from None
         # Keep odd bytes intact; the files themselves are decoded later.
         return intake.from_diff(data.decode("utf-8", "surrogateescape"), root)
     if source.staged:
@@ -137,7 +153,7 @@ def run(
         write_notes(result)
         for path, reason in result.skipped:
             if reason not in ("no reviewable lines",):
-                sys.stderr.write(f"gemma-review: skipped {path}: {reason}\n")
+                sys.stderr.write(f"gemma-review: skipped {one_line(path)}: {reason}\n")
     remaining = result.findings
     if output.fix:
         remaining = apply_all_fixes(result)
@@ -147,28 +163,11 @@ def run(
 
 
 def apply_all_fixes(result) -> list:
-    from .fixes import apply_fixes
+    """Apply the fixes; the findings left unfixed (refused writes included) decide the exit code."""
+    from .fixes import fix_files
 
-    remaining = []
-    for path, change in result.files.items():
-        fixes = [f.fix for f in result.findings if f.path == path and f.fix is not None]
-        if not fixes:
-            continue
-        if change.abspath is None:
-            sys.stderr.write(f"gemma-review: {path}: not a working-tree file; fixes not applied\n")
-            continue
-        outcome = apply_fixes(change.abspath, path, fixes)
-        if outcome.refused:
-            sys.stderr.write(f"gemma-review: {outcome.refused}\n")
-        elif outcome.applied:
-            sys.stderr.write(
-                f"gemma-review: fixed {outcome.applied} finding{'s' if outcome.applied != 1 else ''} in {path}\n"
-            )
-    fixed_paths = set()
-    for f in result.findings:
-        if f.fix is None or result.files[f.path].abspath is None:
-            remaining.append(f)
-        else:
-            fixed_paths.add(f.path)
-    return remaining
+    run = fix_files(result.files, result.findings)
+    for message in run.messages:
+        sys.stderr.write(f"gemma-review: {one_line(message)}\n")
+    return run.remaining
 

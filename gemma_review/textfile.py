@@ -43,19 +43,62 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise NotText("not valid UTF-8 text") from None
+        raise NotText("not valid UTF-8 text; convert it to UTF-8 or exclude it") from None
+
+
+def file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_regular(path: Path | str, streams: bool = False) -> bytes:
+    """The bytes of a regular file (or, with ``streams``, of a pipe), never waiting for a writer.
+
+    A FIFO with no writer blocks ``open()`` and ``/dev/zero`` never ends, so the file is
+    opened non-blocking and its type checked on the open descriptor before reading.
+    Raises ``OSError``, or ``NotARegularFile`` naming what the path is.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        mode = os.stat(path).st_mode  # a socket cannot be opened at all (ENXIO): say what it is
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(file_kind(mode)) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISREG(mode) or (streams and stat.S_ISFIFO(mode))):
+            raise NotARegularFile(file_kind(mode))
+        os.set_blocking(fd, True)  # a pipe with no writer now reads as empty instead of EAGAIN
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            return fh.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+class NotARegularFile(OSError):
+    """``str`` is what the path is instead: "a FIFO", "a socket", ..."""
 
 
 def read_text(path: Path) -> str:
     """Exact file text (no newline translation). Raises InputError with a clear line."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
+    except NotARegularFile as exc:
+        raise InputError(f"{path}: not a regular file ({exc}); pass source files") from None
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory; pass files, or a diff with --diff") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
         return decode(data)
     except NotText as exc:

@@ -56,7 +56,11 @@ def review_within(engine: ReviewEngine, changes: list[FileChange], deadline: flo
 
     worker = threading.Thread(target=work, name="gemma-review-hook", daemon=True)
     worker.start()
-    timed_out = not done.wait(max(0.0, deadline - time.monotonic()))
+    try:
+        timed_out = not done.wait(max(0.0, deadline - time.monotonic()))
+    except KeyboardInterrupt:
+        cancel.set()  # Ctrl-C: let the worker stop its request instead of streaming on
+        raise
     if timed_out:
         cancel.set()
         done.wait(GRACE_SECONDS)

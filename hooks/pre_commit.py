@@ -4,7 +4,8 @@ pre-commit runs ``gemma-review hook -- [args] FILES...`` (see ``.pre-commit-hook
 the plain git hooks written by ``gemma-review install-hook`` run it with ``--git-hook``.
 The CLI parses those arguments and calls :func:`run_hook`; this module knows no argparse.
 Exit codes: 0 pass, 1 findings at or above ``fail_on``, 2 usage/config error, 3 the review
-could not finish and ``--strict`` was given.
+could not finish and ``--strict`` was given, 4 an internal error and ``--strict`` was given,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from gemma_review.errors import (
     EXIT_FINDINGS,
+    EXIT_INTERNAL,
     EXIT_MODEL_UNAVAILABLE,
     EXIT_OK,
+    GemmaReviewError,
     ModelNotFoundError,
     ModelUnavailableError,
 )
+from gemma_review.terminal import one_line
 
 if TYPE_CHECKING:
     from .targets import Target
@@ -63,6 +67,25 @@ def run_hook(overrides: Mapping[str, Any], run: HookRun, started: float | None =
     started = time.monotonic() if started is None else started
     if not run.budget > 0:
         raise ValueError("the hook's time budget must be positive")
+    try:
+        return _run(overrides, run, started)
+    except (GemmaReviewError, KeyboardInterrupt, BrokenPipeError):
+        raise  # one line and its exit code (130 Ctrl-C, 141 reader gone) from gemma_review.error_handler
+    except Exception as exc:  # noqa: BLE001 - a bug must not block commits: like a model that is down
+        from gemma_review.error_handler import internal_error_line
+
+        action = "push" if run.git_hook == "pre-push" or os.environ.get("PRE_COMMIT_FROM_REF") else "commit"
+        if run.strict:
+            line = internal_error_line(exc, "gemma-review: error: internal error")
+            verdict = f"blocking the {action} (--strict)"
+        else:
+            line = internal_error_line(exc, "gemma-review: warning: internal error")
+            verdict = f"letting the {action} through (pass --strict to block instead)"
+        sys.stderr.write(f"{line}; {verdict}\n")
+        return EXIT_INTERNAL if run.strict else EXIT_OK
+
+
+def _run(overrides: Mapping[str, Any], run: HookRun, started: float) -> int:
     reason = bypass_reason(os.environ)
     if reason:
         if not run.quiet:
@@ -75,7 +98,7 @@ def run_hook(overrides: Mapping[str, Any], run: HookRun, started: float | None =
 
     root = targets.repo_root(Path.cwd())
     if run.git_hook is not None:
-        stdin = sys.stdin.read() if run.git_hook == "pre-push" else ""
+        stdin = sys.stdin.read() if run.git_hook == "pre-push" and sys.stdin is not None else ""
         target = targets.from_git_hook(root, run.git_hook, run.remote, stdin)
     else:
         target = targets.from_pre_commit(root, list(run.files), os.environ)
@@ -117,7 +140,7 @@ def review(overrides: Mapping[str, Any], run: HookRun, root: Path, target: Targe
         write_notes(result)
         for path, why in result.skipped:
             if why != "no reviewable lines":
-                sys.stderr.write(f"gemma-review: skipped {path}: {why}\n")
+                sys.stderr.write(f"gemma-review: skipped {one_line(path)}: {why}\n")
 
     blocking = settings.fail_on != "never" and any(f.at_least(settings.fail_on) for f in result.findings)
     if not outcome.complete:
@@ -135,7 +158,7 @@ def review(overrides: Mapping[str, Any], run: HookRun, root: Path, target: Targe
         else:
             verdict = f"letting the {target.action} through (pass --strict to block instead)"
         level = "error" if run.strict and not blocking else "warning"
-        sys.stderr.write(f"gemma-review: {level}: {why}; not reviewed: {what}; {verdict}\n")
+        sys.stderr.write(one_line(f"gemma-review: {level}: {why}; not reviewed: {what}; {verdict}") + "\n")
         sys.stderr.flush()
     if blocking:
         return EXIT_FINDINGS

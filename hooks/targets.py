@@ -29,7 +29,7 @@ DIFF_FLAGS = (
 
 
 def run_git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    cmd = ["git", "-c", "core.quotePath=false", *args]
+    cmd = ["git", "--no-optional-locks", "-c", "core.quotePath=false", *args]
     try:
         proc = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, check=False)
     except FileNotFoundError:
@@ -126,7 +126,7 @@ def changes_between(
         if df.skip_reason:
             out.append(FileChange(df.path, skip_reason=df.skip_reason, status=df.status))
         elif entry is not None and entry.new_mode == SYMLINK_MODE:
-            out.append(FileChange(df.path, skip_reason="symbolic link", status=df.status))
+            out.append(FileChange(df.path, skip_reason="symlink", status=df.status))
         elif entry is not None and entry.new_mode == SUBMODULE_MODE:
             out.append(FileChange(df.path, skip_reason="submodule", status=df.status))
         elif entry is not None and entry.new_sha.strip(ZERO_SHA_CHARS) == "":

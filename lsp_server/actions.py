@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from lsprotocol import types
 
+from gemma_review.findings import SEVERITY_RANK
 from gemma_review.languages import language_of
 
 from .diagnostics import LiveFinding, fix_span
@@ -126,10 +127,11 @@ def ignore_action(item: LiveFinding, doc: Doc, diagnostic: types.Diagnostic, tit
 
 
 def fix_all_action(items: Iterable[LiveFinding], doc: Doc) -> types.CodeAction | None:
-    """Every fix that still applies, skipping any that overlaps one already taken."""
+    """Every fix that still applies; of two that overlap the more severe finding's wins."""
     edits: list[types.TextEdit] = []
     taken: list[tuple[int, int]] = []
-    for item in sorted(items, key=lambda i: i.first_line):
+    ranked = sorted(items, key=lambda i: (-SEVERITY_RANK[i.finding.severity], -i.finding.confidence, i.first_line))
+    for item in ranked:
         span = fix_span(item, doc.lines)
         if span is None or item.fix_lines is None:
             continue
@@ -139,6 +141,7 @@ def fix_all_action(items: Iterable[LiveFinding], doc: Doc) -> types.CodeAction |
         edits.append(replace_lines(doc.lines, span[0], span[1], item.fix_lines, doc.newline))
     if not edits:
         return None
+    edits.sort(key=lambda e: (e.range.start.line, e.range.start.character))
     return types.CodeAction(
         title="Apply all Gemma fixes" if len(edits) > 1 else "Apply the Gemma fix in this file",
         kind=FIX_ALL_KIND,
@@ -228,5 +231,6 @@ def hover_markdown(items: Sequence[LiveFinding], path: str) -> str:
         # add only what it lacks, or the user reads everything twice.
         parts.append(f"gemma-review {f.category}, {f.severity}, confidence {f.confidence:.0%}")
         if f.suggested_code.strip():
-            parts.append(f"Suggested:\n```{lang}\n{f.suggested_code.strip(chr(10))}\n```")
+            why = f" (not offered as a fix: {f.fix_rejected})" if f.fix is None and f.fix_rejected else ""
+            parts.append(f"Suggested{why}:\n```{lang}\n{f.suggested_code.strip(chr(10))}\n```")
     return "\n\n".join(parts)

@@ -123,6 +123,7 @@ def to_diagnostic(item: LiveFinding, doc_lines: list[str], text_hash: str) -> ty
             "title": f.title,
             "confidence": f.confidence,
             "fix": fix_data(item, doc_lines, text_hash),
+            "fix_rejected": f.fix_rejected if f.fix is None else None,
         },
     )
 

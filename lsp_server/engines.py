@@ -11,14 +11,26 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Mapping
 
 from gemma_review.config import LoadedSettings, Settings, load_settings
 from gemma_review.engine import ReviewEngine
 from gemma_review.intake import FileChange, from_buffer, head_text
+from gemma_review.languages import language_of
 
+from .lines import for_engine
 from .options import EditorOptions
+
+# LSP languageIds (the names VS Code and Neovim use) -> a file name suffix, so an untitled
+# buffer is reviewed, and its findings silenced, in the language the editor says it is.
+LANGUAGE_SUFFIXES = {
+    "python": ".py", "javascript": ".js", "javascriptreact": ".jsx", "typescript": ".ts",
+    "typescriptreact": ".tsx", "go": ".go", "rust": ".rs", "c": ".c", "cpp": ".cpp", "csharp": ".cs",
+    "java": ".java", "kotlin": ".kt", "ruby": ".rb", "php": ".php", "shellscript": ".sh", "sh": ".sh",
+    "bash": ".sh", "lua": ".lua", "sql": ".sql", "swift": ".swift", "scala": ".scala", "haskell": ".hs",
+    "elixir": ".ex", "perl": ".pl", "r": ".r", "julia": ".jl", "dart": ".dart", "zig": ".zig",
+}
 
 
 @dataclass(frozen=True)
@@ -49,11 +61,29 @@ def target_for(path: Path | None, name: str, workspace_roots: list[Path]) -> Tar
     return Target(path, path.name, repo)
 
 
+def untitled_name(uri: str, language_id: str | None) -> str:
+    """The name an unsaved buffer is reviewed under: ``Untitled-1`` + its language's suffix."""
+    name = uri.split(":", 1)[-1].rstrip("/").rsplit("/", 1)[-1] or "untitled"
+    suffix = LANGUAGE_SUFFIXES.get((language_id or "").lower())
+    if suffix is None:
+        return name
+    wanted = language_of(f"x{suffix}")
+    if (wanted is not None and language_of(name) != wanted) or (wanted is None and PurePosixPath(name).suffix.lower() != suffix):
+        name += suffix  # the editor's language wins over what the name looks like
+    return name
+
+
 def document_change(target: Target, text: str, scope: str) -> FileChange:
-    """The buffer as a change: against HEAD in git (unsaved edits included), else the whole file."""
+    """The buffer as a change: against HEAD in git (unsaved edits included), else the whole file.
+
+    ``text`` is the buffer as the engine sees it (``lines.for_engine``); HEAD's text is
+    read the same way so the two compare line for line.
+    """
     base = None
     if scope == "changes" and target.repo is not None and target.path is not None:
         base = head_text(target.repo, target.path)
+        if base is not None:
+            base = for_engine(base)
     return from_buffer(target.shown, text, base, target.path)
 
 

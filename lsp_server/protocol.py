@@ -2,7 +2,10 @@
 
 pygls drops a request whose params do not match the protocol types after logging it,
 which leaves the client waiting forever; here it is answered with ``InvalidParams``.
-Positions are always UTF-16, the encoding every client supports and LSP's default.
+Requests after ``shutdown`` are answered with ``InvalidRequest`` (pygls drops them too).
+An unexpected exception is answered with one line; its traceback goes to the server's
+log, not into ``error.data``. Positions are always UTF-16, the encoding every client
+supports and LSP's default; documents follow the protocol's line model (``documents``).
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams, JsonRpcInvalidRequest
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
+
+from .documents import replace_workspace
 
 
 @dataclass
@@ -43,6 +48,10 @@ class GemmaProtocol(LanguageServerProtocol):
             raise
 
     def handle_message(self, message: Any) -> None:
+        if self._shutdown and _is_request(message) and message.method != types.EXIT:
+            error = JsonRpcInvalidRequest(f"the server is shutting down; {message.method} is not accepted after shutdown")
+            self._send_response(message.id, error=error.to_response_error())
+            return
         if isinstance(message, BadRequest):
             self._send_response(message.id, error=message.error.to_response_error())  # type: ignore[arg-type]
             return
@@ -56,9 +65,37 @@ class GemmaProtocol(LanguageServerProtocol):
         # Offer only UTF-16: it is what LSP mandates and what every client speaks.
         if params.capabilities.general is not None:
             params.capabilities.general.position_encodings = None
-        return (yield from super().lsp_initialize(params))
+        inner = super().lsp_initialize(params)
+        try:
+            step = next(inner)
+        except StopIteration as stop:
+            self._workspace = replace_workspace(self.workspace)
+            return stop.value
+        # pygls has made its workspace and now asks to run the server's initialize handler:
+        # from here on, documents count lines as the protocol does.
+        self._workspace = replace_workspace(self.workspace)
+        while True:
+            value = yield step
+            try:
+                step = inner.send(value)
+            except StopIteration as stop:
+                return stop.value
+
+    def _send_response(self, msg_id: Any, result: Any = None, error: types.ResponseError | None = None) -> None:
+        if error is not None and error.code == JsonRpcInternalError.CODE and isinstance(error.data, dict) and "traceback" in error.data:
+            # pygls puts the traceback of an unexpected exception into the response, and the
+            # editor shows it to the user. One line is enough there; pygls has already
+            # logged the traceback (stderr, which editors keep in the server's log).
+            error = types.ResponseError(code=error.code, message=f"internal error: {_short(error.message)}; details in the gemma-review server log")
+        super()._send_response(msg_id, result, error)
 
 
-def _short(exc: BaseException) -> str:
+def _is_request(message: Any) -> bool:
+    if isinstance(message, BadRequest):
+        return True
+    return isinstance(getattr(message, "method", None), str) and hasattr(message, "id")
+
+
+def _short(exc: object) -> str:
     text = " ".join(str(exc).split())
     return text[:300] if text else type(exc).__name__

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import stat
 import sys
 import threading
 import traceback
@@ -32,11 +33,12 @@ from gemma_review.errors import (
     ModelUnavailableError,
 )
 from gemma_review.findings import Finding
-from gemma_review.textfile import content_hash, newline_of, split_lines
+from gemma_review.textfile import NotText, content_hash, decode
 
-from . import actions, diagnostics, options, transport
+from . import actions, diagnostics, lines, options, transport
 from .diagnostics import LiveFinding
-from .engines import EngineHub, Target, document_change, target_for
+from .documents import open_text
+from .engines import EngineHub, Target, document_change, target_for, untitled_name
 from .options import EditorOptions
 from .progress import STATUS_METHOD, ReviewProgress, StatusTracker, progress_message
 from .protocol import GemmaProtocol
@@ -84,10 +86,11 @@ class DocState:
     uri: str
     target: Target
     version: int | None
-    lines: list[str]
+    lines: list[str]  # the protocol's lines (lines.split), not git's
     findings: list[LiveFinding] = field(default_factory=list)
     settings: Settings | None = None
     spans: tuple[int | None, list[tuple[int, int]] | None] = (None, None)  # (version, definition spans)
+    snapshot: str | None = None  # the text read from disk, for a file the editor has not opened
 
 
 class GemmaLanguageServer(LanguageServer):
@@ -183,19 +186,34 @@ class GemmaLanguageServer(LanguageServer):
 
     # --- documents ----------------------------------------------------------------
     def state_for(self, uri: str) -> DocState:
+        """The document's state; a file the editor has not opened is read from disk (again).
+
+        Raises a RequestFailed error naming the problem when it cannot be read as text.
+        """
         state = self.docs.get(uri)
-        if state is not None:
+        document = open_text(self.workspace, uri)
+        if state is not None and (document is not None or state.snapshot is None):
             return state
-        document = self.workspace.get_text_document(uri)
         path = _path_of(uri)
-        name = Path(path).name if path else uri.rsplit("/", 1)[-1]
+        if document is not None:
+            text, version, snapshot = document.source, document.version, None
+            name = Path(path).name if path else untitled_name(uri, document.language_id)
+        else:
+            text = snapshot = read_unopened(uri, path)
+            version = None
+            name = Path(path).name if path else uri
         target = target_for(path, name, self.hub.workspace_roots)
-        state = DocState(uri, target, document.version, split_lines(document.source))
+        state = DocState(uri, target, version, lines.split(text), snapshot=snapshot)
         self.docs[uri] = state
         return state
 
+    def text_of(self, state: DocState) -> str:
+        if state.snapshot is not None:
+            return state.snapshot
+        return self.workspace.get_text_document(state.uri).source
+
     def publish(self, state: DocState) -> None:
-        text = self.workspace.get_text_document(state.uri).source
+        text = self.text_of(state)
         digest = content_hash(text)
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
@@ -210,18 +228,28 @@ class GemmaLanguageServer(LanguageServer):
         state = self.docs.get(uri)
         if state is None:
             return
-        new_lines = split_lines(self.workspace.get_text_document(uri).source)
+        new_lines = lines.split(self.workspace.get_text_document(uri).source)
         had = bool(state.findings)
         items = state.findings
+        ranges = [(i, i.range) for i in items]
         known: list[str] | None = state.lines
+        count = len(state.lines)  # the line count the changes' ranges predict
         for change in params.content_changes:
             if getattr(change, "range", None) is None:
-                after = split_lines(change.text)
+                after = lines.split(change.text)
                 items = diagnostics.remap_lines(items, known or [], after) if known is not None else []
                 known = after
+                count = len(after)
             else:
                 items = diagnostics.shift(items, change)
                 known = None
+                count += len(lines.split(change.text)) - 1 - (change.range.end.line - change.range.start.line)
+        if count != len(new_lines) and ranges:
+            # A break was joined or split at the edge of the edit (a \n typed after a lone \r
+            # makes one \r\n): moving by the range is wrong here, matching lines is not.
+            for item, rng in ranges:
+                item.range = rng
+            items = diagnostics.remap_lines([i for i, _ in ranges], state.lines, new_lines)
         state.findings = [i for i in items if not diagnostics.resolved(i, new_lines)]
         state.lines = new_lines
         state.version = params.text_document.version
@@ -246,7 +274,7 @@ class GemmaLanguageServer(LanguageServer):
             state = self.docs.get(uri)
             if state is None:
                 return None
-            text = self.workspace.get_text_document(uri).source
+            text = self.text_of(state)
             return Job(uri=uri, version=state.version, text=text, scope=scope or "", reason=reason)
 
         self.reviewer.schedule(uri, delay, make_job)
@@ -260,7 +288,8 @@ class GemmaLanguageServer(LanguageServer):
         job.state.settings = settings
         engine = self.hub.acquire(settings, self.hub.root_for(loaded, state.target))
         try:
-            change = document_change(state.target, job.text, job.scope or settings.scope)
+            # The engine counts lines as git does; made to agree with the protocol's lines.
+            change = document_change(state.target, lines.for_engine(job.text), job.scope or settings.scope)
             emit("plan", {"model": settings.model})  # the unit total arrives as the first progress event
             result = engine.review(
                 [change],
@@ -276,7 +305,7 @@ class GemmaLanguageServer(LanguageServer):
     def job_started(self, job: Job) -> None:
         state = self.docs[job.uri]
         job.state.doc = state
-        job.state.lines = split_lines(job.text)
+        job.state.lines = lines.split(job.text)
         if self.features.progress:
             token = f"gemma-review/review/{job.id}"
             reporter = ReviewProgress(self, token, f"Reviewing {Path(state.target.shown).name}")
@@ -312,10 +341,14 @@ class GemmaLanguageServer(LanguageServer):
             self.refresh_status()
 
     def add_finding(self, state: DocState, job: Job, finding: Finding) -> None:
-        if job.findings_seen == 0:
-            state.findings = []  # the first finding of a review replaces the previous review's
+        # The previous review's findings stay until this one ends well (it may fail or be
+        # cancelled, and they are still valid: edits move them); one found again is replaced.
         job.findings_seen += 1
-        state.findings.append(diagnostics.live(finding, job.state.lines))
+        item = diagnostics.live(finding, job.state.lines)
+        new = job.state.found
+        state.findings = [i for i in state.findings if i.fingerprint != item.fingerprint or any(i is n for n in new)]
+        new.append(item)
+        state.findings.append(item)
         self.publish(state)
 
     def finish(self, job: Job, result: ReviewResult, fresh: bool, state: DocState | None) -> None:
@@ -326,9 +359,12 @@ class GemmaLanguageServer(LanguageServer):
             reporter.end("cancelled" if result.cancelled else f"{found} finding{'s' if found != 1 else ''}")
         if result.cancelled:
             return
-        if fresh and state is not None and job.findings_seen == 0:
-            state.findings = []
-            self.publish(state)
+        if fresh and state is not None:
+            new = job.state.found
+            kept = [i for i in state.findings if any(i is n for n in new)]
+            if job.findings_seen == 0 or len(kept) != len(state.findings):
+                state.findings = kept  # this review's findings replace the previous review's
+                self.publish(state)
         notice = job.state.notice
         if notice and notice not in self.notices_logged:
             self.notices_logged.add(notice)
@@ -431,12 +467,12 @@ class GemmaLanguageServer(LanguageServer):
 
     # --- code actions ---------------------------------------------------------------
     def doc_view(self, state: DocState) -> actions.Doc:
-        text = self.workspace.get_text_document(state.uri).source
+        text = self.text_of(state)
         return actions.Doc(
             uri=state.uri,
             version=state.version,
             lines=state.lines,
-            newline=newline_of(text),
+            newline=lines.newline_of(text),
             path=state.target.shown,
             versioned=self.features.versioned_edits,
         )
@@ -452,7 +488,7 @@ class GemmaLanguageServer(LanguageServer):
         if lang is None:
             return None
         try:
-            spans = definition_spans(lang, text)
+            spans = definition_spans(lang, lines.for_engine(text))
         except Exception:  # noqa: BLE001 - no grammar, no refactor offer
             return None
         state.spans = (state.version, spans)
@@ -464,7 +500,7 @@ class GemmaLanguageServer(LanguageServer):
             return []
         only = params.context.only
         doc = self.doc_view(state)
-        digest = content_hash(self.workspace.get_text_document(state.uri).source)
+        digest = content_hash(self.text_of(state))
         wanted = {
             d.data.get("fingerprint")
             for d in params.context.diagnostics
@@ -488,7 +524,7 @@ class GemmaLanguageServer(LanguageServer):
                 ignores.append(actions.ignore_action(item, doc, diag, title))
             out.extend(ignores)
         if actions.kind_wanted(actions.REFACTOR_KIND, only):
-            text = self.workspace.get_text_document(state.uri).source
+            text = self.text_of(state)
             span = actions.refactor_span(doc, params.range, self.definition_spans(state, text))
             if span is not None:
                 out.append(actions.refactor_action(doc, span[0], span[1], self.features.resolve_edit))
@@ -507,7 +543,7 @@ class GemmaLanguageServer(LanguageServer):
             raise JsonRpcException("the document changed since the refactor was offered; ask again", code=REQUEST_FAILED)
         if request.last >= len(state.lines):
             raise JsonRpcInvalidParams(f"the range ends at line {request.last + 1}, past the end of the document")
-        text = self.workspace.get_text_document(state.uri).source
+        text = lines.for_engine(self.text_of(state))
         version = state.version
         cancel = threading.Event()
         hub = self.hub
@@ -535,9 +571,8 @@ class GemmaLanguageServer(LanguageServer):
             self.refactors -= 1
             self.refresh_status()
         if result.fix is None:
-            raise JsonRpcException(
-                "Gemma's rewrite was unchanged or would not parse; nothing to apply", code=REQUEST_FAILED
-            )
+            why = result.rejected or "it was unchanged or would not parse"
+            raise JsonRpcException(f"Gemma's rewrite was not applied: {why}", code=REQUEST_FAILED)
         if state.version != version:
             raise JsonRpcException("the document changed while Gemma was refactoring; ask again", code=REQUEST_FAILED)
         doc = self.doc_view(state)
@@ -579,6 +614,28 @@ def _path_of(uri: str) -> Path | None:
         return None
     fs = to_fs_path(uri)
     return Path(fs).resolve() if fs else None
+
+
+def read_unopened(uri: str, path: Path | None) -> str:
+    """The text of a file the editor has not opened, or a RequestFailed error saying why not."""
+    if path is None:
+        raise JsonRpcException(f"{uri} is not a file: URI and is not open in the editor; open it to review it", code=REQUEST_FAILED)
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise JsonRpcException(f"{path}: is a directory, not a file", code=REQUEST_FAILED)
+        if not stat.S_ISREG(mode):  # a FIFO or device would block the read
+            raise JsonRpcException(f"{path}: not a regular file", code=REQUEST_FAILED)
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise JsonRpcException(f"{path}: no such file", code=REQUEST_FAILED) from None
+    except OSError as exc:
+        raise JsonRpcException(f"{path}: cannot read: {exc.strerror or exc}", code=REQUEST_FAILED) from None
+    try:
+        return decode(data)
+    except NotText as exc:
+        hint = "convert it to UTF-8 to review it" if "UTF-8" in str(exc) else "only text files are reviewed"
+        raise JsonRpcException(f"{path}: {exc}; {hint}", code=REQUEST_FAILED) from None
 
 
 def _uri_argument(args: tuple[Any, ...]) -> str:
@@ -635,6 +692,7 @@ def build_server() -> GemmaLanguageServer:
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: GemmaLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+        before = ls.client_config
         pushed = options.pushed_settings(params.settings)
         if pushed is not None:
             parsed, warnings = options.parse(pushed, "workspace/didChangeConfiguration")
@@ -642,7 +700,11 @@ def build_server() -> GemmaLanguageServer:
             ls.client_config = parsed
         else:
             await ls.fetch_configuration()
-        if ls.config_ready:
+        # Editors send this for every settings change, most of them to other sections:
+        # only a change of ours re-reviews the open files.
+        if ls.client_config == before:
+            ls.log("workspace/didChangeConfiguration: gemma-review settings unchanged", types.MessageType.Log)
+        elif ls.config_ready:
             ls.settings_changed()
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)

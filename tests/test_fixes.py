@@ -25,13 +25,20 @@ TABBED = ["\tif x > 0 {", "\t\treturn x", "\t}"]
         ("        if amount < 0:\n            raise ValueError(amount)", METHOD, ["        if amount < 0:", "            raise ValueError(amount)"]),
         # Model indented by a different amount: still relative.
         ("  if amount < 0:\n      raise ValueError(amount)", METHOD, ["        if amount < 0:", "            raise ValueError(amount)"]),
-        # Model stripped only the first line; the rest is absolute.
-        ("if amount < 0:\n            raise ValueError(amount)", METHOD, ["        if amount < 0:", "            raise ValueError(amount)"]),
+        # One delta for every line: the suggestion's own relative indentation is never changed,
+        # even when it looks like the model stripped only the first line.
+        ("if amount < 0:\n            raise ValueError(amount)", METHOD, ["        if amount < 0:", "                    raise ValueError(amount)"]),
         (
             "total = 0\n    for x in xs:\n        total += x",
             ["    total = sum(xs)"],
-            ["    total = 0", "    for x in xs:", "        total += x"],
+            ["    total = 0", "        for x in xs:", "            total += x"],
         ),
+        # Two absolute levels kept by the model: the least-indented line meets the least-indented
+        # replaced line, so nothing is shifted twice.
+        ("        s += x\n    return s / n", ["        s += x", "    return s"], ["        s += x", "    return s / n"]),
+        ("    s += x\nreturn s / n", ["        s += x", "    return s"], ["        s += x", "    return s / n"]),
+        # Spaces in a file that indents with tabs, tabs in a file that indents with spaces.
+        ("\tif a:\n\t\tb()", ["    if a:", "        b()"], ["    if a:", "        b()"]),
         # Dedented block whose body sits one level in: at a 4-space base the body must go deeper.
         (
             "if amount < 0:\n    raise ValueError(amount)",
@@ -212,3 +219,93 @@ def test_apply_fixes_through_a_symlink(tmp_path: Path) -> None:
     assert apply_fixes(link, "link.py", [fix]).applied == 1
     assert link.is_symlink()
     assert real.read_text().endswith("    return amount * 2\n")
+
+
+# --- candidate placements ---------------------------------------------------------------------
+
+from gemma_review.fixes import reindent_candidates, validate_fix  # noqa: E402
+
+TOTAL = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"
+
+
+def test_one_placement_when_first_and_least_indented_lines_agree() -> None:
+    assert reindent_candidates("if a:\n    b()", ["        x()"]) == [["        if a:", "            b()"]]
+
+
+def test_first_line_anchored_suggestion_keeps_a_new_top_level_def_top_level() -> None:
+    # The case: re-indenting by the least-indented line would move `return s` into
+    # the loop and nest `average`; the placement anchored on the first line is the only valid one.
+    suggestion = "    return s\n\n\ndef average(xs):\n    return total(xs) / len(xs)"
+    candidates = reindent_candidates(suggestion, ["    return s"])
+    assert candidates[0][0] == "        return s" and candidates[1][0] == "    return s"
+    decision = validate_fix("t.py", TOTAL, 5, 5, suggestion)
+    assert decision.fix is not None
+    assert decision.fix.replacement.split("\n") == ["    return s", "", "", "def average(xs):", "    return total(xs) / len(xs)"]
+
+
+def test_both_placements_valid_in_a_brace_language_takes_the_first() -> None:
+    js = "function f(xs) {\n  let s = 0;\n  for (const x of xs) {\n    s += x;\n  }\n  return s;\n}\n"
+    decision = validate_fix("a.js", js, 6, 6, "  return s;\nconsole.log(s);")
+    assert decision.fix is not None
+    assert decision.fix.replacement == "    return s;\n  console.log(s);"
+
+
+@pytest.mark.parametrize(
+    "suggested, reason",
+    [
+        ("    return s\x07", "adds a control character (U+0007)"),
+        ("    return s\x00", "adds a control character (U+0000)"),
+        ("    return s  # \x1b[31m", "adds a control character (U+001B)"),
+        ("    return s\rx = 1", "adds a control character (U+000D)"),
+        ("    return \"a\u2028b\"", "adds a control character (U+2028)"),
+        ("    return s  # \u202e", "adds a control character (U+202E)"),
+    ],
+)
+def test_fix_never_adds_control_characters(suggested: str, reason: str) -> None:
+    decision = validate_fix("t.py", TOTAL, 5, 5, suggested)
+    assert decision.fix is None and decision.rejected == reason
+
+
+def test_a_control_character_the_replaced_line_had_is_kept() -> None:
+    text = 'def f():\n    return "a\x0cb"\n'
+    decision = validate_fix("t.py", text, 2, 2, 'return "a\x0cb" * 2')
+    assert decision.fix is not None and "\x0c" in decision.fix.replacement
+
+
+@pytest.mark.parametrize("start, end", [(0, 1), (5, 9), (3, 2)])
+def test_a_fix_cannot_reach_outside_the_file(start: int, end: int) -> None:
+    assert validate_fix("t.py", TOTAL, start, end, "pass").rejected == "reaches outside the file"
+
+
+def test_bom_stays_first_when_line_one_is_fixed() -> None:
+    text = "\ufeffimport os\r\nx = os.sep\r\n"
+    decision = validate_fix("t.py", text, 1, 1, "import os.path\nimport os")
+    assert decision.fix is not None
+    assert apply_to_text(text, [decision.fix]) == ("\ufeffimport os.path\r\nimport os\r\nx = os.sep\r\n", 1)
+
+
+def test_write_refused_for_a_read_only_file_even_as_root(tmp_path: Path) -> None:
+    path = tmp_path / "a.py"
+    path.write_text(PY)
+    os.chmod(path, 0o444)
+    fix = make_fix(finding("a.py", 4, 4, "return amount * 2"), PY)
+    assert fix is not None
+    result = apply_fixes(path, "a.py", [fix])
+    assert result.applied == 0 and result.refused == "a.py is read-only; fixes not applied (make it writable to let --fix change it)"
+    assert path.read_text() == PY and stat.S_IMODE(path.stat().st_mode) == 0o444
+
+
+def test_write_error_is_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gemma_review.fixes as fixes_module
+
+    path = tmp_path / "a.py"
+    path.write_text(PY)
+    fix = make_fix(finding("a.py", 4, 4, "return amount * 2"), PY)
+
+    def full_disk(*_a: object, **_k: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fixes_module, "write_atomic", full_disk)
+    result = apply_fixes(path, "a.py", [fix])
+    assert result.applied == 0 and result.refused == "a.py: cannot write: No space left on device; fixes not applied"
+    assert path.read_text() == PY

@@ -19,4 +19,9 @@ def render(fmt: str, result: ReviewResult, **options: object) -> str:
         from .github import render as renderer
     else:
         from .text import render as renderer
-    return renderer(result, **options)
+    from ..terminal import encodable, json_escaped
+
+    # Lone surrogates (from a model's "\ud800" or a non-UTF-8 file name) cannot be encoded;
+    # escaped here, every format can be written to stdout or an -o file.
+    text = renderer(result, **options)
+    return json_escaped(text) if fmt in ("json", "sarif") else encodable(text)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from ..engine import ReviewResult
+from ..terminal import safe
 
 COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
 
 
 def _data(s: str) -> str:
+    # Also shown on terminals (local runs, raw CI logs): no escape sequences from the model.
+    # CR is kept: it is escaped as %0D below, never reaches a terminal raw.
+    s = "\r".join(safe(part) for part in s.split("\r"))
     return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

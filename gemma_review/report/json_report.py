@@ -36,6 +36,7 @@ def finding_dict(f: Finding, text: str | None) -> dict[str, Any]:
         "suggested_code": f.suggested_code,
         "fingerprint": f.fingerprint,
         "fix": fix,
+        "fix_rejected": f.fix_rejected if fix is None else None,
     }
 
 

@@ -8,7 +8,8 @@ from typing import TextIO
 
 from ..engine import ReviewResult
 from ..findings import Finding
-from ..fixes import apply_to_text
+from ..fixes import apply_to_text, choose_fixes
+from ..terminal import safe
 from ..textfile import split_lines
 
 COLORS = {"error": "31", "warning": "33", "info": "36", "bold": "1", "dim": "2", "add": "32", "del": "31"}
@@ -39,7 +40,7 @@ def frame(f: Finding, lines: list[str], paint: Painter) -> list[str]:
     gutter = " " * (width + 3) + "|"  # under the bar of "> 12 |"
     out = [paint(gutter, "dim")]
     for n in range(lo, hi + 1):
-        text = lines[n - 1].expandtabs(4)
+        text = safe(lines[n - 1]).expandtabs(4)
         mark = paint(">", f.severity) if f.line <= n <= f.end_line else " "
         out.append(f"{mark} {paint(f'{n:>{width}} |', 'dim')} {text}")
     out.append(paint(gutter, "dim"))
@@ -48,13 +49,19 @@ def frame(f: Finding, lines: list[str], paint: Painter) -> list[str]:
 
 def fix_diff(f: Finding, text: str, paint: Painter) -> list[str]:
     if f.fix is None:
-        return []
+        if not f.suggested_code.strip():
+            return []
+        # Refused or a no-op: shown as text so the reader can judge it, never as an edit.
+        why = f" (not offered as a fix: {safe(f.fix_rejected)})" if f.fix_rejected else ""
+        out = [paint(f"  suggested{why}:", "bold")]
+        out += [f"  | {safe(ln).expandtabs(4)}".rstrip() for ln in f.suggested_code.strip("\n").split("\n")]
+        return out
     lines = split_lines(text)
     old = lines[f.fix.start_line - 1 : f.fix.end_line]
     new = f.fix.replacement.split("\n") if f.fix.replacement else []
     out = [paint("  fix:", "bold")]
-    out += [paint(f"  - {ln.expandtabs(4)}", "del") for ln in old]
-    out += [paint(f"  + {ln.expandtabs(4)}", "add") for ln in new]
+    out += [paint(f"  - {safe(ln).expandtabs(4)}", "del") for ln in old]
+    out += [paint(f"  + {safe(ln).expandtabs(4)}", "add") for ln in new]
     return out
 
 
@@ -71,12 +78,13 @@ def render(
         change = result.files.get(f.path)
         text = change.text if change is not None and change.text is not None else ""
         lines = split_lines(text)
-        loc = paint(f"{f.path}:{f.line}:{f.column}:", "bold")
-        out.append(f"{loc} {paint(f.severity, f.severity)} [{f.category}] {f.title}")
+        # Model text (and a hostile repository's file names) never reach the terminal raw.
+        loc = paint(f"{safe(f.path)}:{f.line}:{f.column}:", "bold")
+        out.append(f"{loc} {paint(f.severity, f.severity)} [{safe(f.category)}] {' '.join(safe(f.title).split())}")
         if lines:
             out.extend(frame(f, lines, paint))
         if f.explanation:
-            out.extend(f"  {ln}".rstrip() for ln in f.explanation.split("\n"))
+            out.extend(f"  {ln}".rstrip() for ln in safe(f.explanation).split("\n"))
         out.extend(fix_diff(f, text, paint))
         out.append("")
     if show_fixes:
@@ -90,11 +98,11 @@ def fixes_as_diff(result: ReviewResult) -> list[str]:
 
     out: list[str] = []
     for path, change in result.files.items():
-        fixes = [f.fix for f in result.findings if f.path == path and f.fix is not None]
+        fixes = [f.fix for f in choose_fixes([f for f in result.findings if f.path == path]) if f.fix is not None]
         if not fixes or change.text is None:
             continue
         after, _ = apply_to_text(change.text, fixes)
-        out.append(unified_diff(path, change.text, after).rstrip("\n"))
+        out.append(safe(unified_diff(path, change.text, after)).rstrip("\n"))
     return out
 
 
@@ -144,4 +152,4 @@ def summary(result: ReviewResult, fix_command: str | None = None) -> str:
 def write_notes(result: ReviewResult, stream: TextIO | None = None) -> None:
     stream = sys.stderr if stream is None else stream
     for note in result.notes:
-        stream.write(f"gemma-review: note: {note}\n")
+        stream.write(f"gemma-review: note: {' '.join(safe(note).split())}\n")
