@@ -224,7 +224,7 @@ def reply_check(probe: Probe, num_predict: int) -> Check:
     except ValueError:
         data = None
     if isinstance(data, dict) and isinstance(data.get("findings"), list):
-        return Check("ok", "reply", f"valid review JSON ({len(data['findings'])} finding(s) on the test snippet)")
+        return Check("ok", "reply", f"valid review JSON ({len(data['findings'])} finding{'s' if len(data['findings']) != 1 else ''} on the test snippet)")
     shown = " ".join(probe.text.split())[:60] or "an empty reply"
     return Check(
         "warn", "reply",
