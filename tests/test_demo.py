@@ -328,3 +328,18 @@ def test_speeds_are_reported_only_when_measured() -> None:
     assert measured_tps(Metrics(output_tokens=120, decode_seconds=0.01)) == 0.0
     assert measured_tps(Metrics(output_tokens=120, decode_seconds=2.0)) == 60.0
     assert measured_tps(Metrics()) == 0.0  # everything from the cache
+
+
+def test_doctor_without_ollama_installed_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `ollama` program anywhere
+    dead = closed_port_url()
+    code = main(["doctor", "--host", dead, "--backend", "ollama"])
+    out = capsys.readouterr().out
+    assert code == 3, out
+    lines = out.splitlines()
+    assert any(ln.startswith("fail  server: cannot reach Ollama at " + dead) for ln in lines), out
+    (hint,) = [ln for ln in lines if ln.startswith("info  ollama: ")]
+    assert "Ollama is not installed: install it with " in hint and "ollama pull gemma4:e4b" in hint
