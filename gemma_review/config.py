@@ -60,6 +60,9 @@ class Settings:
     scope: str = "changes"
     trigger: str = "save"
     debounce_ms: int = 1500
+    # How the user set each setting they set ("--timeout", "GEMMA_REVIEW_TIMEOUT", a file):
+    # messages name a setting the way the user knows it. Not itself a setting.
+    origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False, metadata={"setting": False})
 
     @property
     def review_key(self) -> str:
@@ -67,7 +70,7 @@ class Settings:
         return f"{self.model}|{self.num_predict}|{self.seed}|{sorted(self.categories)}|{self.guidelines}"
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.metadata.get("setting", True)}
 CONFIG_FILE_NAMES = (".gemma-review.toml", "pyproject.toml")
 
 
@@ -123,7 +126,10 @@ def check_kinds(cls: type) -> None:
 
     An unknown type string would otherwise pass any value through unchecked.
     """
-    unknown = [f"{f.name}: {_kind(f)}" for f in dataclasses.fields(cls) if _kind(f) not in _KIND_NAMES]
+    unknown = [
+        f"{f.name}: {_kind(f)}" for f in dataclasses.fields(cls)
+        if f.metadata.get("setting", True) and _kind(f) not in _KIND_NAMES
+    ]
     if unknown:
         raise TypeError(f"no coercion for the type of setting(s) {', '.join(unknown)}; known: {', '.join(_KIND_NAMES)}")
 
@@ -271,8 +277,10 @@ def normalize_host(host: str, origin: str = "host") -> str:
 
 
 def is_loopback_host(host: str) -> bool:
+    """Local means a loopback literal or ``localhost`` itself: no other name, since a DNS
+    answer must never decide where code goes (``localhost`` is answered by the hosts file)."""
     name = urlsplit(host).hostname or ""
-    if name in ("localhost", "localhost.localdomain") or name.endswith(".localhost"):
+    if name == "localhost":
         return True
     try:
         addr = ipaddress.ip_address(name)
@@ -388,13 +396,37 @@ class LoadedSettings:
     warnings: list[str] = field(default_factory=list)
 
 
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def editor_setting_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return "the editor setting gemma-review." + head + "".join(w.title() for w in rest)
+
+
+def timeout_setting(settings: Settings | None) -> str:
+    """How to name the ``timeout`` setting to this user: the way they set it."""
+    origin = settings.origins.get("timeout") if settings is not None else None
+    return origin or "--timeout (or `timeout` in the config file)"
+
+
+def _with_origins(settings: Settings, names: Mapping[str, str]) -> Settings:
+    settings.origins = {**settings.origins, **names}
+    return settings
+
+
 def load_settings(
     start: Path | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     config_file: Path | None = None,
+    override_name: Any = flag_name,
 ) -> LoadedSettings:
-    """Defaults < user config < project config file < environment < ``overrides`` (flags or LSP options)."""
+    """Defaults < user config < project config file < environment < ``overrides`` (flags or LSP options).
+
+    ``override_name`` says how the user calls an override (a flag; an editor setting).
+    """
     start = Path.cwd() if start is None else start
     env = os.environ if env is None else env
     settings = Settings()
@@ -405,6 +437,7 @@ def load_settings(
         known, unknown = known_settings(_own_section(data, user_file), str(user_file))
         warnings += unknown
         settings = apply(settings, known, str(user_file))
+        _with_origins(settings, {setting_name(str(k)): f"`{setting_name(str(k))}` in {user_file}" for k in known})
     found: tuple[Path, dict[str, Any]] | None
     if config_file is not None:
         if config_file.is_dir():
@@ -431,9 +464,13 @@ def load_settings(
         known, unknown = known_settings(section, str(path))
         warnings += unknown
         settings = apply(settings, known, str(path))
+        _with_origins(settings, {setting_name(str(k)): f"`{setting_name(str(k))}` in {path}" for k in known})
     for var, (name, value) in env_settings(env).items():
         # One at a time, so a bad value is reported under the variable's own name.
         settings = apply(settings, {name: value}, f"environment variable {var}")
+        _with_origins(settings, {name: var})
     if overrides:
-        settings = apply(settings, {k: v for k, v in overrides.items() if v is not None}, "option")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        settings = apply(settings, given, "option")
+        _with_origins(settings, {setting_name(str(k)): override_name(setting_name(str(k))) for k in given})
     return LoadedSettings(settings, path, root, warnings)

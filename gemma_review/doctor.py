@@ -339,7 +339,11 @@ class Doctor:
         from .backends.ollama import unavailable_message
 
         s = self.settings
-        version = ollama_version(client)
+        try:
+            version = ollama_version(client)
+        except GemmaReviewError as exc:  # a redirect or an HTML page: not Ollama answering
+            self.report.add("fail", "server", str(exc))
+            return False
         if version is None:
             self.report.add("fail", "server", unavailable_message(s.host, "nothing answers"))
             self.install_hint()

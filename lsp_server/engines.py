@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Mapping
 
-from gemma_review.config import LoadedSettings, Settings, load_settings
+from gemma_review.config import LoadedSettings, Settings, editor_setting_name, load_settings
 from gemma_review.engine import ReviewEngine
 from gemma_review.intake import FileChange, from_buffer, head_text
 from gemma_review.languages import language_of
@@ -106,7 +106,7 @@ class EngineHub:
             start = Path.cwd()
         if not start.is_dir():
             start = Path.cwd()
-        return load_settings(start, env=self.env, overrides=editor.values)
+        return load_settings(start, env=self.env, overrides=editor.values, override_name=editor_setting_name)
 
     def root_for(self, loaded: LoadedSettings, target: Target) -> Path:
         """Where guidelines are looked up: the config file's folder, the repository, the workspace."""

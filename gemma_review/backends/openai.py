@@ -17,9 +17,10 @@ from typing import Any, Iterator
 
 import httpx
 
-from ..config import Settings, is_loopback_host
+from ..config import Settings, timeout_setting
 from ..errors import ModelError, ModelNotFoundError, ModelUnavailableError, PromptTooLargeError
 from .base import BackendInfo, Chunk, Metrics, ModelRequest
+from .http import OUT_OF_MEMORY, client_for, one_line
 
 MS = 1000.0  # llama.cpp reports timings in milliseconds
 
@@ -41,15 +42,15 @@ def _error_fields(body: bytes) -> tuple[str, dict[str, Any]]:
     try:
         data = json.loads(text)
     except ValueError:
-        return (text[:300] or "no details"), {}
+        return (one_line(text) or "no details"), {}
     if isinstance(data, dict):
         err = data.get("error", data)
         if isinstance(err, dict):
-            msg = err.get("message") or err.get("detail") or json.dumps(err)[:300]
-            return str(msg), err
+            msg = err.get("message") or err.get("detail") or json.dumps(err)
+            return one_line(str(msg)), err
         if isinstance(err, str):
-            return err, data
-    return text[:300], {}
+            return one_line(err), data
+    return one_line(text), {}
 
 
 @dataclass
@@ -107,30 +108,38 @@ class _Usage:
 
 
 class _CancelWatch:
-    """Shuts the socket down when ``cancel`` is set, so a read blocked in a long prefill
-    (no bytes arrive until the first token) returns at once and the server, seeing the
-    client gone, stops the request."""
+    """Shuts the socket down when ``cancel`` is set or the deadline passes, so a read
+    blocked in a long prefill (no bytes arrive until the first token) returns at once and
+    the server, seeing the client gone, stops the request. The deadline bounds the whole
+    reply: a stream that trickles a token now and then still ends on time."""
 
     POLL = 0.05
 
-    def __init__(self, cancel: threading.Event, sock: socket.socket | None) -> None:
+    def __init__(self, cancel: threading.Event | None, sock: socket.socket | None, deadline: float) -> None:
         self._cancel = cancel
         self._sock = sock
+        self._deadline = deadline
         self._done = threading.Event()
+        self.fired: str | None = None  # "cancel" | "deadline"
         self._thread: threading.Thread | None = None
         if sock is not None:
             self._thread = threading.Thread(target=self._run, name="gemma-review-cancel", daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
-        while not self._done.is_set():
-            if self._cancel.wait(self.POLL):
-                if not self._done.is_set() and self._sock is not None:
-                    try:
-                        self._sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass  # already closed
-                return
+        while not self._done.wait(self.POLL):
+            if self._cancel is not None and self._cancel.is_set():
+                self.fired = "cancel"
+            elif time.monotonic() >= self._deadline:
+                self.fired = "deadline"
+            else:
+                continue
+            if self._sock is not None:
+                try:
+                    self._sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
+            return
 
     def stop(self) -> None:
         self._done.set()
@@ -157,6 +166,7 @@ class OpenAIChatClient:
         ctx_hint: str = "raise the server's context size (llama-server -c) or review a smaller change",
         unreachable_hint: str = "start it or fix --host",
         auth_hint: str = "check the API key",
+        settings: Settings | None = None,
     ) -> None:
         self.base_url = api_base(base_url)
         self.model = model
@@ -166,6 +176,7 @@ class OpenAIChatClient:
         self.auth_hint = auth_hint
         self._api_key = api_key
         self._transport = transport
+        self._settings = settings  # names the timeout setting the way the user set it
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
         self._send_thinking_off = True  # dropped for servers that reject unknown fields
@@ -176,10 +187,10 @@ class OpenAIChatClient:
                 headers = {"Accept": "text/event-stream"}
                 if self._api_key:
                     headers["Authorization"] = f"Bearer {self._api_key}"
-                # Proxy variables are for reaching other machines; a proxy in front of
-                # localhost would send the code off this machine (or fail).
-                self._client = httpx.Client(
-                    headers=headers, transport=self._transport, trust_env=not is_loopback_host(self.base_url)
+                # Loopback goes direct (never through an environment proxy), redirects
+                # are refused, HTML pages are named as such: see backends/http.py.
+                self._client = client_for(
+                    self.base_url, 30.0, where=lambda: self.where, transport=self._transport, headers=headers
                 )
             return self._client
 
@@ -224,6 +235,10 @@ class OpenAIChatClient:
             "context" in low and ("exceed" in low or "too long" in low)
         ):
             return PromptTooLargeError(f"prompt too large for the context: {message}; {self.ctx_hint}")
+        if OUT_OF_MEMORY.search(message):
+            return ModelError(
+                f"{self.where} ran out of memory ({message}); use a smaller model or a lower num_ctx"
+            )
         if status == 404:
             if "model" in low or "model" in kind:
                 served = self.served_models()
@@ -245,6 +260,7 @@ class OpenAIChatClient:
         first: float | None = None
         usage = _Usage()
         done = False
+        stray: str | None = None
         response: httpx.Response | None = None
         watch: _CancelWatch | None = None
         if cancel is not None and cancel.is_set():
@@ -266,16 +282,17 @@ class OpenAIChatClient:
                     continue
                 raise self.translate(status, body)
             assert response is not None
-            if cancel is not None:
-                stream = response.extensions.get("network_stream")
-                sock = stream.get_extra_info("socket") if stream is not None else None
-                watch = _CancelWatch(cancel, sock)
+            network = response.extensions.get("network_stream")
+            sock = network.get_extra_info("socket") if network is not None else None
+            watch = _CancelWatch(cancel, sock, start + request.timeout)
             for line in response.iter_lines():
                 if cancel is not None and cancel.is_set():
                     return
                 if line.startswith("error:"):  # older llama.cpp error events
                     raise self.translate(0, line[6:].strip().encode())
                 if not line.startswith("data:"):
+                    if line.strip() and not line.startswith((":", "event:", "id:", "retry:")) and stray is None:
+                        stray = line  # not server-sent events at all
                     continue  # blank separators, ": ping" comments, "event:" names
                 payload = line[5:].strip()
                 if payload == "[DONE]":
@@ -303,19 +320,25 @@ class OpenAIChatClient:
                     yield Chunk(text=text)
             if cancel is not None and cancel.is_set():
                 return
+            if watch is not None and watch.fired == "deadline":
+                raise self.too_slow(request.timeout)
+            if not done and usage.finish_reason is None and stray is not None and first is None:
+                raise ModelError(
+                    f"{self.where} did not answer with server-sent events ({one_line(stray, 80)!r}); "
+                    "is it an OpenAI-compatible server?"
+                )
             if not done and usage.finish_reason is None:
                 raise ModelUnavailableError(f"{self.where} closed the stream before the reply was done")
             yield Chunk(done=True, metrics=usage.metrics(time.monotonic() - start, first))
         except httpx.ConnectError as exc:
             raise self.unreachable(_connect_detail(exc)) from None
         except httpx.TimeoutException:
-            raise ModelUnavailableError(
-                f"{self.where} did not answer within {request.timeout:g}s; "
-                "raise --timeout or use a smaller model"
-            ) from None
+            raise self.too_slow(request.timeout) from None
         except httpx.HTTPError as exc:
             if cancel is not None and cancel.is_set():
                 return  # our own shutdown of the socket
+            if watch is not None and watch.fired == "deadline":
+                raise self.too_slow(request.timeout) from None
             raise ModelUnavailableError(
                 f"{self.where} dropped the connection mid-reply ({type(exc).__name__})"
             ) from None
@@ -324,6 +347,12 @@ class OpenAIChatClient:
                 watch.stop()
             if response is not None:
                 response.close()  # the server sees the client gone and stops generating
+
+    def too_slow(self, seconds: float) -> ModelUnavailableError:
+        return ModelUnavailableError(
+            f"{self.where} did not finish the reply within {seconds:g}s; "
+            f"raise {timeout_setting(self._settings)} or use a smaller model"
+        )
 
     def get_json(self, path: str, timeout: float = 2.0) -> Any:
         """GET ``path`` (relative to the server root, e.g. ``/props``); None on any failure."""
@@ -368,6 +397,7 @@ class OpenAIBackend:
             settings.host,
             model=settings.model,
             api_key=api_key or None,
+            settings=settings,
             auth_hint=f"put the key in ${settings.api_key_env}" if settings.api_key_env else "check the API key",
         )
 
@@ -396,12 +426,11 @@ def probe_openai(host: str, timeout: float = 1.0, api_key: str | None = None) ->
     """Model ids listed at ``host``'s ``/v1/models``, or None when nothing answers."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        resp = httpx.get(
-            f"{api_base(host)}/models", timeout=timeout, headers=headers, trust_env=not is_loopback_host(host)
-        )
+        with client_for(host, timeout, headers=headers) as client:
+            resp = client.get(f"{api_base(host)}/models")
         if resp.status_code != 200:
             return None
         data = resp.json().get("data") or []
         return [str(m.get("id")) for m in data if isinstance(m, dict)]
-    except (httpx.HTTPError, ValueError, AttributeError):
+    except (httpx.HTTPError, ValueError, AttributeError, ModelError):
         return None

