@@ -45,9 +45,15 @@ class Sample:
 
 
 def default_samples_dir() -> Path:
+    """The labelled samples: inside the installed package (the wheel maps the repository's
+    ``samples/`` to ``gemma_review/samples``), or beside the package in a source checkout."""
     import gemma_review
 
-    return Path(gemma_review.__file__).resolve().parent.parent / "samples"
+    package = Path(gemma_review.__file__).resolve().parent
+    for folder in (package / "samples", package.parent / "samples"):
+        if (folder / "labels.toml").is_file():
+            return folder
+    return package / "samples"  # load_samples says it is missing and what to pass
 
 
 def load_samples(folder: Path) -> list[Sample]:
@@ -336,25 +342,52 @@ def gpu_memory(engine: Any) -> int | None:
     return int(entry.get("size_vram") or 0) if entry is not None else None
 
 
-def run_model(engine: Any, samples: Sequence[Sample], root: Path, min_confidence: float | None = None) -> Row:
+def run_model(engine: Any, samples: Sequence[Sample], root: Path, min_confidence: float | None = None, log: Any = None) -> Row:
+    """Review every sample with ``engine``, one at a time, saying on ``log`` as each finishes."""
+    from .engine import ReviewResult, VerifyStats
     from .intake import from_files
     from .progress import ProgressBar
 
+    log = sys.stderr if log is None else log
     load_seconds = warm_up(engine)
-    changes = from_files([s.path for s in samples], root)
     first: list[float] = []
-    bar = ProgressBar()
     start = time.monotonic()
+    result = ReviewResult()
 
     def on_finding(_: Finding) -> None:
         if not first:
             first.append(time.monotonic() - start)
 
-    try:
-        # One sample per request: the scores are per file, as a model reads it alone.
-        result = engine.review(changes, on_finding=on_finding, on_progress=bar.update, share_requests=False)
-    finally:
-        bar.finish()
+    for i, sample in enumerate(samples, 1):
+        bar = ProgressBar(stream=log, label=f"bench: {engine.model_name}: [{i}/{len(samples)}] {sample.file}")
+        engine.on_text = bar.on_text
+        try:
+            one = engine.review(from_files([sample.path], root), on_finding=on_finding, on_progress=bar.update,
+                                share_requests=False)
+        finally:
+            bar.finish()
+            engine.on_text = None
+        result.findings += one.findings
+        result.skipped += one.skipped
+        result.notes += one.notes
+        result.metrics.add(one.metrics)
+        result.raw_findings += one.raw_findings
+        result.dropped += one.dropped
+        result.loops_stopped += one.loops_stopped
+        if one.verify is not None:
+            total = result.verify = result.verify or VerifyStats()
+            total.asked += one.verify.asked
+            total.confirmed += one.verify.confirmed
+            total.withdrawn += one.verify.withdrawn
+            total.failed += one.verify.failed
+            total.metrics.add(one.verify.metrics)
+        n = len(one.findings)
+        log.write(
+            f"bench: {engine.model_name}: [{i}/{len(samples)}] {sample.file}: "
+            f"{n} finding{'s' if n != 1 else ''}, {one.wall_seconds:.1f} s\n"
+        )
+        log.flush()
+    result.wall_seconds = time.monotonic() - start
     m = result.metrics
     backend = engine.backend
     notes = [f"{path}: {reason}" for path, reason in result.skipped] + list(result.notes)
@@ -431,27 +464,46 @@ def cells(row: Row) -> list[str]:
     ]
 
 
-def render_markdown(rows: Sequence[Row], samples: Sequence[Sample]) -> str:
+# Column widths wide enough for typical cells, so rows can be printed as each model finishes.
+MIN_WIDTHS = (14, 12, 13, 13, 10, 12, 9, 15, 19, 10, 11, 9)
+
+
+def _widths(rows: Sequence[Row]) -> list[int]:
     table = [list(COLUMNS)] + [cells(r) for r in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+    return [max([MIN_WIDTHS[i]] + [len(r[i]) for r in table]) for i in range(len(COLUMNS))]
 
-    def line(values: list[str]) -> str:
-        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"
 
-    out = [line(table[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += [line(r) for r in table[1:]]
+def _line(values: list[str], widths: Sequence[int]) -> str:
+    return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"
+
+
+def markdown_head(widths: Sequence[int]) -> str:
+    return _line(list(COLUMNS), widths) + "\n" + "|" + "|".join("-" * (w + 2) for w in widths) + "|\n"
+
+
+def markdown_row(row: Row, widths: Sequence[int]) -> str:
+    return _line(cells(row), widths) + "\n"
+
+
+def markdown_foot(samples: Sequence[Sample]) -> str:
     labelled = sum(len(s.labels) for s in samples)
     clean = sum(1 for s in samples if s.clean)
-    out.append("")
-    out.append(
-        f"{len(samples)} samples ({clean} clean), {labelled} labelled findings; a bug counts as found when a "
+    return (
+        f"\n{len(samples)} samples ({clean} clean), {labelled} labelled findings; a bug counts as found when a "
         "finding overlaps its lines with the same category; precision is findings matching a label, of all "
         "findings; false positives are findings on clean samples and findings matching no label; raw / kept is "
-        "what the model wrote and what was reported; valid fixes are fixes that pass the fix checks, of those suggested."
+        "what the model wrote and what was reported; valid fixes are fixes that pass the fix checks, of those suggested.\n"
     )
-    for row in rows:
-        out += quality_lines(row)
-    return "\n".join(out) + "\n"
+
+
+def render_markdown(rows: Sequence[Row], samples: Sequence[Sample]) -> str:
+    widths = _widths(rows)
+    body = markdown_head(widths) + "".join(markdown_row(r, widths) for r in rows) + markdown_foot(samples)
+    return body + "".join(quality_text(r) for r in rows)
+
+
+def quality_text(row: Row) -> str:
+    return "\n".join(quality_lines(row)) + "\n"
 
 
 def _pct(x: float | None) -> str:
@@ -594,14 +646,16 @@ def run(
     # No confidence floor while reviewing: the floor is applied when scoring, and the
     # findings under it fill the precision-by-confidence table.
     unfloored = dataclasses.replace(settings, min_confidence=0.0)
-    engines = [ReviewEngine(model_settings(unfloored, e), root=folder, use_cache=False) for e in entries]
+    engines = [ReviewEngine(model_settings(unfloored, e), root=folder, use_cache=False, allow_demo=True) for e in entries]
     rows: list[Row] = []
+    markdown = fmt != "json"
+    widths = _widths([])
     try:
         preflight(engines)
         for engine in engines:
             if engine.backend_notice:
                 sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
-            sys.stderr.write(f"bench: {engine.backend.model}: loading, then reviewing {len(loaded_samples)} samples\n")
+            sys.stderr.write(f"bench: {engine.model_name}: loading, then reviewing {len(loaded_samples)} samples\n")
             sys.stderr.flush()
             row = run_model(engine, loaded_samples, folder, settings.min_confidence)
             rows.append(row)
@@ -610,11 +664,14 @@ def run(
             )
             for note in row.notes:
                 sys.stderr.write(f"bench: {row.model}: {note}\n")
+            if markdown:  # each model's row as soon as it is known, not after every model ran
+                sys.stdout.write((markdown_head(widths) if len(rows) == 1 else "") + markdown_row(row, widths))
+                sys.stdout.flush()
     finally:
         for engine in engines:
             engine.close()
-    out = render_json(rows, loaded_samples, folder) if fmt == "json" else render_markdown(rows, loaded_samples)
-    sys.stdout.write(out)
+    sys.stdout.write(render_json(rows, loaded_samples, folder) if not markdown
+                     else markdown_foot(loaded_samples) + "".join(quality_text(r) for r in rows))
     if plot_to is not None:
         plot(rows, plot_to)
         sys.stderr.write(f"bench: chart written to {plot_to}\n")

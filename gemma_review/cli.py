@@ -58,14 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--staged", action="store_true", help="review what is staged for commit (the index)")
     src.add_argument("--base", metavar="REV", help="review changes since the merge base with REV")
     r.add_argument("--head", metavar="REV", help="with --base: review BASE...HEAD commits instead of the working tree")
-    r.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    r.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+                   help="report format: text (default), json, sarif (code scanning) or github (workflow annotations)")
     r.add_argument("-o", "--output", type=Path, help="write the report to this file")
     r.add_argument("--fix", action="store_true", help="apply validated fixes to the files")
     r.add_argument("--show-fixes", action="store_true", help="print fixes as a unified diff; change nothing")
     add_options(r, (fail_on_option("exit 1"), *FILTER_OPTIONS, VERIFY, JOBS))
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
     r.add_argument("--explain", action="store_true", help="list every finding the model wrote that was dropped, and why")
-    r.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    r.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the text report: auto (default: on a terminal, unless NO_COLOR), always, never")
     add_model_options(r)
 
     lsp = sub.add_parser("lsp", help="run the language server (stdio)")
@@ -86,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="compare models on the labelled samples")
     bench.add_argument("--models", help="comma-separated model names")
     bench.add_argument("--samples", type=Path, help="samples folder (default: the repository's samples/)")
-    bench.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    bench.add_argument("--format", choices=("markdown", "json"), default="markdown",
+                       help="table format: markdown (default; rows print as each model finishes) or json")
     bench.add_argument("--plot", type=Path, help="draw the figures into this PNG (needs matplotlib)")
     bench.add_argument("--only", metavar="FILES", help="comma-separated sample files to review (default: all)")
     add_options(bench, (VERIFY,))

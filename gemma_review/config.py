@@ -23,7 +23,7 @@ from .excludes import DEFAULT_EXCLUDE_PATTERNS
 
 SEVERITIES = ("info", "warning", "error")
 CATEGORIES = ("bug", "security", "performance", "maintainability", "style")
-BACKENDS = ("auto", "ollama", "openai", "embedded")
+BACKENDS = ("auto", "ollama", "openai", "embedded", "demo")
 FAIL_ON = ("info", "warning", "error", "never")
 SCOPES = ("changes", "file")
 TRIGGERS = ("save", "type", "manual")
@@ -328,7 +328,7 @@ def is_loopback_host(host: str) -> bool:
 
 def check_privacy(settings: Settings) -> None:
     """Refuse to send code off this machine unless the user said so."""
-    if settings.backend == "embedded" or settings.allow_remote:
+    if settings.backend in ("embedded", "demo") or settings.allow_remote:
         return
     if not is_loopback_host(settings.host):
         raise ConfigError(

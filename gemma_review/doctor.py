@@ -224,7 +224,7 @@ def reply_check(probe: Probe, num_predict: int) -> Check:
     except ValueError:
         data = None
     if isinstance(data, dict) and isinstance(data.get("findings"), list):
-        return Check("ok", "reply", f"valid review JSON ({len(data['findings'])} finding(s) on the test snippet)")
+        return Check("ok", "reply", f"valid review JSON ({len(data['findings'])} finding{'s' if len(data['findings']) != 1 else ''} on the test snippet)")
     shown = " ".join(probe.text.split())[:60] or "an empty reply"
     return Check(
         "warn", "reply",
@@ -265,12 +265,19 @@ class Doctor:
     def run(self) -> int:
         from .backends.select import select_backend
 
+        from .engine import effective_settings
+
         code = EXIT_OK
         try:
-            selection = select_backend(self.settings)
+            selection = select_backend(self.settings, allow_demo=True)
         except GemmaReviewError as exc:
             code = self.fail("backend", exc)
+            self.install_hint()
         else:
+            # Estimates use the limits reviews will really run with (the demo model's cap).
+            self.settings = effective_settings(self.settings, selection.demo)
+            if selection.demo:
+                self.install_hint()
             backend = selection.backend
             self.report.add("warn" if selection.notice else "ok", "backend", f"{backend.name} ({selection.reason})")
             if selection.notice:
@@ -288,6 +295,12 @@ class Doctor:
             "reviewing can work here" + (f" ({warns} warning{'s' if warns != 1 else ''})" if warns else "") + "\n"
         )
         return EXIT_OK
+
+    def install_hint(self) -> None:
+        """No Ollama on this machine at all: say how to install it, not only `ollama pull`."""
+        hint = ollama_install_hint(self.settings)
+        if hint:
+            self.report.add("info", "ollama", hint)
 
     def check_backend(self, backend: Backend) -> int:
         """Backend-specific checks, then the timed request; the exit code."""
@@ -333,6 +346,7 @@ class Doctor:
             return False
         if version is None:
             self.report.add("fail", "server", unavailable_message(s.host, "nothing answers"))
+            self.install_hint()
             return False
         self.add(ollama_version_check(version, s.host, model))
         try:
@@ -432,6 +446,27 @@ class Doctor:
         else:
             self.report.add("ok", "context", f"the server holds {n_ctx} tokens; reviews use num_ctx {s.num_ctx}")
         return True
+
+
+OLLAMA_DOWNLOAD = "https://ollama.com/download"
+
+
+def ollama_install_hint(settings: Settings, which: Any = None) -> str | None:
+    """How to install Ollama when no ``ollama`` program is on PATH; None when it is installed."""
+    import shutil
+
+    if (which or shutil.which)("ollama") is not None:
+        return None
+    if sys.platform.startswith("linux"):
+        how = "curl -fsSL https://ollama.com/install.sh | sh"
+    elif sys.platform == "darwin":
+        how = f"brew install ollama (or the app from {OLLAMA_DOWNLOAD})"
+    else:
+        how = f"the installer from {OLLAMA_DOWNLOAD}"
+    return (
+        f"Ollama is not installed: install it with {how}, then run `ollama serve` and "
+        f"`ollama pull {settings.model}`"
+    )
 
 
 def context_check(length: Any, num_ctx: int) -> Check:

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from . import findings as fnd
 from .backends.base import Backend, Metrics, ModelRequest
 from .cache import ReviewCache, default_cache_dir, unit_key
-from .config import Settings, check_privacy
+from .config import CATEGORIES, Settings, check_privacy
 from .errors import ConfigError, ModelError, ReviewCancelled
 from .config import parse_severity_limits
 from .excludes import default_reason, generated, matches
@@ -44,7 +44,7 @@ from .units import Unit, build_units
 
 HEADER_TOKENS = 64
 VERIFY_NUM_PREDICT = 96  # {"confirmed": true, "reason": "<one sentence>"}
-SMOKE_NUM_PREDICT = 256  # file name line and separators around the numbered code
+SMOKE_NUM_PREDICT = 256  # the demo model only proves the pipeline: cap its (junk) output
 
 
 @dataclass
@@ -67,7 +67,9 @@ class ReviewResult:
     notes: list[str] = field(default_factory=list)
     cancelled: bool = False
     backend: str = ""
-    model: str = ""
+    model: str = ""  # the model that answered (auto may pick another than settings.model)
+    demo: bool = False  # the bundled demo model answered: not a review
+    hidden: dict[str, int] = field(default_factory=dict)  # filter -> findings it hid
     wall_seconds: float = 0.0
     prompt_tokens_estimated: int = 0
     raw_findings: int = 0  # finding objects the model wrote (fresh units only, not cache hits)
@@ -114,16 +116,28 @@ class RefactorResult:
 BackendFactory = Callable[[Settings], Backend]
 
 
-def default_backend(settings: Settings) -> tuple[Backend, str, str | None]:
-    """(backend, why it was chosen, a notice for the user or None)."""
-    try:
-        from .backends.select import select_backend
-    except ImportError:  # pragma: no cover - select ships with the package
-        from .backends.ollama import OllamaBackend
+def default_backend(settings: Settings, allow_demo: bool = False) -> tuple[Backend, str, str | None, bool]:
+    """(backend, why it was chosen, a notice for the user or None, is it the demo model)."""
+    from .backends.select import select_backend
 
-        return OllamaBackend(settings), "ollama", None
-    sel = select_backend(settings)
-    return sel.backend, sel.reason, sel.notice
+    sel = select_backend(settings, allow_demo=allow_demo)
+    return sel.backend, sel.reason, sel.notice, sel.demo
+
+
+def measured_tps(m: Metrics) -> float:
+    """Decode speed only when the model wrote enough to measure it (cached units have none);
+    a few tokens timed over microseconds would read as tens of thousands of tokens/s."""
+    if m.output_tokens < 8 or m.decode_seconds < 0.05:
+        return 0.0
+    return m.decode_tps
+
+
+def effective_settings(settings: Settings, demo: bool) -> Settings:
+    """The limits a review really runs with: the demo model's output is capped."""
+    if demo and settings.num_predict > SMOKE_NUM_PREDICT:
+        # It only proves the pipeline; don't make a demo wait for 1024 junk tokens.
+        return replace(settings, num_predict=SMOKE_NUM_PREDICT)
+    return settings
 
 
 class ReviewEngine:
@@ -135,12 +149,18 @@ class ReviewEngine:
         cache: ReviewCache | None = None,
         use_cache: bool | None = None,
         scheduler: Scheduler | None = None,
+        allow_demo: bool = False,
     ) -> None:
         self.settings = settings
         self.root = root or Path.cwd()
         self._backend = backend
         self.backend_reason = ""
         self.backend_notice: str | None = None
+        # Only `review`, `bench` and `doctor` let `auto` fall back to the demo model.
+        self.allow_demo = allow_demo
+        self.demo = False
+        # Every streamed chunk of a reply, for a live tokens/s display (the CLI's spinner).
+        self.on_text: Callable[[str], None] | None = None
         use = settings.cache if use_cache is None else use_cache
         if cache is None and use:
             cache = ReviewCache(Path(settings.cache_dir) if settings.cache_dir else default_cache_dir())
@@ -165,11 +185,17 @@ class ReviewEngine:
         with self._lock:
             if self._backend is None:
                 check_privacy(self.settings)
-                self._backend, self.backend_reason, self.backend_notice = default_backend(self.settings)
-                if self.backend_notice and self.settings.num_predict > SMOKE_NUM_PREDICT:
-                    # The smoke model only proves the pipeline; don't make a demo wait for 1024 junk tokens.
-                    self.settings = replace(self.settings, num_predict=SMOKE_NUM_PREDICT)
+                self._backend, self.backend_reason, self.backend_notice, self.demo = default_backend(
+                    self.settings, self.allow_demo
+                )
+                self.settings = effective_settings(self.settings, self.demo)
             return self._backend
+
+    @property
+    def model_name(self) -> str:
+        """The model that answers once a backend is chosen; the configured one before."""
+        b = self._backend
+        return str(getattr(b, "model", "") or self.settings.model) if b is not None else self.settings.model
 
     def close(self) -> None:
         if self._backend is not None:
@@ -278,6 +304,8 @@ class ReviewEngine:
         seen: set[str] = set()
         collected: list[Finding] = []
 
+        hidden: set[tuple[str, str]] = set()
+
         def drop(f: Finding, reason: str) -> None:
             result.dropped.append(Dropped.of_finding(f, reason))
 
@@ -285,14 +313,12 @@ class ReviewEngine:
             f = fnd.cap_severity(f, self.severity_limits)
             change = result.files[f.path]
             file_lines = lines_of[f.path]
-            changed = change.changed_lines()
-            if changed is not None and not fnd.in_changed(f, changed):
-                return drop(f, "outside changed lines")
-            reason = fnd.filtered_out(f, self.settings)
-            if reason is not None:
-                return drop(f, reason)
-            if fnd.suppressed(file_lines, f):
-                return drop(f, "suppressed")
+            why = hidden_by(f, self.settings, change.changed_lines(), file_lines)
+            if why is not None:
+                if (why, f.fingerprint) not in hidden:  # a cached copy of the same finding counts once
+                    hidden.add((why, f.fingerprint))
+                    result.hidden[why] = result.hidden.get(why, 0) + 1
+                return drop(f, HIDDEN_DROP_REASON[why])
             if f.fingerprint in seen or any(
                 k.path == f.path and k.line <= f.end_line and f.line <= k.end_line
                 and (k.category == f.category or k.title.lower() == f.title.lower())
@@ -311,7 +337,7 @@ class ReviewEngine:
             nonlocal done
             done += 1
             if on_progress is not None:
-                on_progress(Progress(done, total, unit.path, result.cached_units, result.metrics.decode_tps))
+                on_progress(Progress(done, total, unit.path, result.cached_units, measured_tps(result.metrics)))
 
         # Cache writes of the whole review go in one transaction at the end (also when cancelled).
         pending_writes: list[tuple[str, int, list[Finding], bool]] = []
@@ -358,8 +384,11 @@ class ReviewEngine:
         result.findings = fnd.dedupe(collected)
         kept = {id(f) for f in result.findings}
         result.dropped.extend(Dropped.of_finding(f, "duplicate") for f in collected if id(f) not in kept)
+        result.notes.extend(hidden_notes(result.hidden, self.settings))
         result.wall_seconds = time.monotonic() - started
         result.backend = getattr(self._backend, "name", "") if self._backend is not None else "cache"
+        result.model = self.model_name
+        result.demo = self.demo
         return result
 
     def _run_parallel(
@@ -481,6 +510,8 @@ class ReviewEngine:
                     if cancel is not None and cancel.is_set():
                         raise ReviewCancelled
                     if chunk.text:
+                        if self.on_text is not None:
+                            self.on_text(chunk.text)
                         text_seen = text_seen or bool(chunk.text.strip())
                         for raw in parser.feed(chunk.text):
                             verdict = repeats.feed(raw)
@@ -518,7 +549,7 @@ class ReviewEngine:
             answer.loops_stopped += 1
             copies = repeats.repeats
             answer.notes.append(
-                f"{where}: the model {looped}; stopped reading after {distinct} distinct finding(s)"
+                f"{where}: the model {looped}; stopped reading after {distinct} distinct finding{'s' if distinct != 1 else ''}"
                 + (f" ({copies} repeated cop{'y' if copies == 1 else 'ies'} dropped)" if copies else "")
             )
             truncated = True
@@ -532,7 +563,8 @@ class ReviewEngine:
                 answer.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
             else:
                 answer.notes.append(
-                    f"{where}: the reply was cut off (num_predict {s.num_predict}); {distinct} distinct complete finding(s) before the cut were read"
+                    f"{where}: the reply was cut off (num_predict {s.num_predict}); {distinct} distinct complete "
+                    f"finding{'s' if distinct != 1 else ''} before the cut {'were' if distinct != 1 else 'was'} read"
                 )
             truncated = True
         for unit, f in to_verify:
@@ -642,6 +674,63 @@ def _after_think(text: str) -> str:
         end = text.find("</think>")
         return "" if end < 0 else text[end + len("</think>") :]
     return text
+
+
+# Filters that hide a finding the model wrote, in the order they are checked.
+HIDDEN_ORDER = ("outside the changed lines", "min_confidence", "min_severity", "categories", "filters", "ignore comment")
+# The same filters as --explain / JSON "dropped" reasons (findings.DROP_REASONS).
+HIDDEN_DROP_REASON = {
+    "outside the changed lines": "outside changed lines",
+    "min_confidence": "below confidence",
+    "min_severity": "severity filter",
+    "categories": "severity filter",
+    "filters": "severity filter",
+    "ignore comment": "suppressed",
+}
+
+
+def hidden_by(f: Finding, settings: Settings, changed: set[int] | None, file_lines: list[str]) -> str | None:
+    """Which filter hides ``f`` (a key of :data:`HIDDEN_ORDER`), or None when it is shown."""
+    if changed is not None and not fnd.in_changed(f, changed):
+        return "outside the changed lines"
+    if not fnd.passes(f, settings):  # the policy lives there; this only names the reason
+        if f.confidence < settings.min_confidence:
+            return "min_confidence"
+        if not f.at_least(settings.min_severity):
+            return "min_severity"
+        if f.category not in settings.categories:
+            return "categories"
+        return "filters"
+    if fnd.suppressed(file_lines, f):
+        return "ignore comment"
+    return None
+
+
+def hidden_notes(hidden: dict[str, int], settings: Settings) -> list[str]:
+    """One note per filter that hid findings, saying how to see them."""
+    out = []
+    for why in HIDDEN_ORDER:
+        n = hidden.get(why, 0)
+        if not n:
+            continue
+        what = f"{n} finding{'s' if n != 1 else ''}"
+        them = "them" if n != 1 else "it"
+        if why == "min_confidence":
+            out.append(f"{what} below min_confidence {settings.min_confidence:g} hidden; --min-confidence 0 shows {them}")
+        elif why == "min_severity":
+            out.append(f"{what} below min_severity {settings.min_severity} hidden; --min-severity info shows {them}")
+        elif why == "categories":
+            out.append(
+                f"{what} outside categories {','.join(settings.categories)} hidden; "
+                f"--categories {','.join(CATEGORIES)} shows {them}"
+            )
+        elif why == "filters":
+            out.append(f"{what} hidden by the review settings")
+        elif why == "ignore comment":
+            out.append(f"{what} silenced by a gemma-review: ignore comment hidden")
+        else:
+            out.append(f"{what} outside the changed lines hidden; reviewing the whole file shows {them}")
+    return out
 
 
 def _loads_object(text: str) -> dict | None:

@@ -343,7 +343,7 @@ def fix_files(files: dict, findings: list[Finding]) -> FixRun:
         if outcome.refused:
             run.messages.append(outcome.refused)
         elif outcome.applied:
-            run.messages.append(f"fixed {outcome.applied} finding(s) in {path}")
+            run.messages.append(f"fixed {outcome.applied} finding{'s' if outcome.applied != 1 else ''} in {path}")
             fixed.update(id(f) for f in chosen)
     run.remaining = [f for f in findings if id(f) not in fixed]
     return run

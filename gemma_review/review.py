@@ -121,9 +121,11 @@ def run(
     for warning in loaded.warnings:
         sys.stderr.write(f"gemma-review: warning: {warning}\n")
     changes = gather(source, cwd)
-    engine = ReviewEngine(settings, root=loaded.root)
+    # `review` is the one front end where `auto` may fall back to the demo model.
+    engine = ReviewEngine(settings, root=loaded.root, allow_demo=True)
     quiet = output.quiet
     bar = ProgressBar(enabled=None if not quiet else False)
+    engine.on_text = bar.on_text
     try:
         if any(not c.skip_reason for c in changes):
             engine.backend  # choose it now so its notice (smoke model) comes before the report

@@ -118,7 +118,8 @@ def review_within(engine: ReviewEngine, changes: list[FileChange], deadline: flo
         files={c.path: c for c in planned},
         notes=notes,
         cancelled=True,
-        model=engine.settings.model,
+        model=engine.model_name,
+        demo=engine.demo,
     )
     if metrics is not None:
         partial = replace(partial, metrics=metrics)

@@ -130,7 +130,9 @@ def review(overrides: Mapping[str, Any], run: HookRun, root: Path, target: Targe
 
     out = sys.stdout
     if result.findings or (outcome.complete and not run.quiet):
-        out.write(render("text", result, color=use_color(out, run.color)))
+        # The hook has no --fix: say the command that applies the fixes.
+        fix_command = "gemma-review review --staged --fix" if target.action == "commit" else "gemma-review review --fix FILE"
+        out.write(render("text", result, color=use_color(out, run.color), fix_command=fix_command))
         out.flush()
     if not run.quiet:
         if engine.backend_notice:

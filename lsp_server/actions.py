@@ -227,9 +227,9 @@ def hover_markdown(items: Sequence[LiveFinding], path: str) -> str:
     parts: list[str] = []
     for item in items:
         f = item.finding
-        parts.append(f"**{f.title}** — gemma-review {f.category}, {f.severity} (confidence {f.confidence:.0%})")
-        if f.explanation:
-            parts.append(f.explanation)
+        # The editor already shows the diagnostic (title and explanation) in the same hover:
+        # add only what it lacks, or the user reads everything twice.
+        parts.append(f"gemma-review {f.category}, {f.severity}, confidence {f.confidence:.0%}")
         if f.suggested_code.strip():
             why = f" (not offered as a fix: {f.fix_rejected})" if f.fix is None and f.fix_rejected else ""
             parts.append(f"Suggested{why}:\n```{lang}\n{f.suggested_code.strip(chr(10))}\n```")

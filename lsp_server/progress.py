@@ -87,7 +87,7 @@ class ReviewProgress:
 def progress_message(done: int, total: int, tokens_per_second: float) -> tuple[str, int | None]:
     rate = f", {tokens_per_second:.0f} tok/s" if tokens_per_second else ""
     percentage = int(100 * done / total) if total else None
-    return f"{done}/{total} units{rate}", percentage
+    return f"{done}/{total} unit{'s' if total != 1 else ''}{rate}", percentage
 
 
 @dataclass

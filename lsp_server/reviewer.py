@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
 
 if TYPE_CHECKING:  # types only: the server owns these, the reviewer just carries them
+    from gemma_review.config import Settings
+
     from .diagnostics import LiveFinding
     from .progress import ReviewProgress
     from .server import DocState
@@ -32,6 +34,7 @@ class JobState:
     progress: ReviewProgress | None = None  # $/progress reporter, when the client shows progress
     token: str | None = None  # that reporter's token
     notice: str | None = None  # the backend's notice (e.g. the smoke model), logged once
+    settings: Settings | None = None  # what it ran with: re-probed when its model was unavailable
     found: list[LiveFinding] = field(default_factory=list)  # this review's findings, as published
 
 

@@ -25,7 +25,7 @@ from pygls.uris import to_fs_path
 
 from gemma_review import __version__
 from gemma_review.config import Settings
-from gemma_review.engine import Progress, ReviewResult
+from gemma_review.engine import Progress, ReviewResult, measured_tps
 from gemma_review.errors import (
     ConfigError,
     GemmaReviewError,
@@ -51,6 +51,10 @@ REVIEW_FILE = "gemma-review.reviewFile"
 REVIEW_CHANGES = "gemma-review.reviewChanges"
 REQUEST_FAILED = -32803  # LSP RequestFailed
 CONFIG_WAIT_SECONDS = 5.0  # a client that never answers workspace/configuration must not stall reviews
+# The VS Code extension closes its own "model unavailable" notice once the model is back,
+# which a window/showMessage cannot do; a client that says so gets only the status notification.
+MODEL_NOTICE_CAPABILITY = "gemmaReviewModelNotice"
+REPROBE_SECONDS = 3.0  # while the model is unavailable, ask its server this often whether it is back
 
 
 @dataclass
@@ -60,6 +64,7 @@ class ClientFeatures:
     versioned_edits: bool = False
     configuration: bool = False
     apply_edit: bool = False
+    model_notice: bool = False  # the client (our VS Code extension) shows "model unavailable" itself
 
     @classmethod
     def of(cls, caps: types.ClientCapabilities) -> ClientFeatures:
@@ -73,6 +78,7 @@ class ClientFeatures:
             versioned_edits=bool(ws and ws.workspace_edit and ws.workspace_edit.document_changes),
             configuration=bool(ws and ws.configuration),
             apply_edit=bool(ws and ws.apply_edit),
+            model_notice=isinstance(caps.experimental, dict) and bool(caps.experimental.get(MODEL_NOTICE_CAPABILITY)),
         )
 
 
@@ -103,6 +109,8 @@ class GemmaLanguageServer(LanguageServer):
         self.problems_shown: set[str] = set()
         self.notices_logged: set[str] = set()
         self.problem: str | None = None  # "unavailable" | "error" while the last review failed
+        self.unavailable: dict[str, Settings] = {}  # uri -> settings whose model did not answer
+        self.reprobe: asyncio.Task[None] | None = None
         self.progress: dict[str, ReviewProgress] = {}  # token -> progress
         self.refactors = 0
         # When each document was last opened, edited, saved or asked for: the scheduler
@@ -135,7 +143,9 @@ class GemmaLanguageServer(LanguageServer):
         if key in self.problems_shown:
             return
         self.problems_shown.add(key)
-        self.window_show_message(types.ShowMessageParams(type=kind, message=f"gemma-review: {message}"))
+        # Plain text: editors show notifications verbatim, so no Markdown backticks.
+        plain = message.replace("`", "")
+        self.window_show_message(types.ShowMessageParams(type=kind, message=f"gemma-review: {plain}"))
 
     def doc_settings(self, state: DocState) -> Settings:
         try:
@@ -170,6 +180,7 @@ class GemmaLanguageServer(LanguageServer):
         self.hub.retire_all()
         self.problems_shown.clear()
         self.problem = None
+        self.unavailable.clear()  # the new settings' reviews say again whether their model answers
         assert self.reviewer is not None
         self.reviewer.cancel_all()
         for state in self.docs.values():
@@ -284,6 +295,7 @@ class GemmaLanguageServer(LanguageServer):
         assert state is not None  # set by job_started before the thread runs
         loaded = self.hub.settings_for(state.target, self.editor)
         settings = loaded.settings
+        job.state.settings = settings
         engine = self.hub.acquire(settings, self.hub.root_for(loaded, state.target))
         try:
             # The engine counts lines as git does; made to agree with the protocol's lines.
@@ -379,14 +391,12 @@ class GemmaLanguageServer(LanguageServer):
         for path, reason in result.skipped:
             if reason != "no reviewable lines":
                 self.log(f"skipped {path}: {reason}")
-        tps = result.metrics.decode_tps
-        self.log(
-            f"reviewed {name}: {found} finding(s), {result.units} unit(s), {result.cached_units} cached"
-            + (f", {tps:.0f} tok/s" if tps else "")
-            + f", {result.wall_seconds:.2f}s"
-        )
+        tps = honest_tps(result)
+        self.log(f"reviewed {name}: {review_summary(found, result, tps)}")
+        self.unavailable.pop(job.uri, None)
         self.problem = None
         self.status.update(
+            model=result.model + (" (demo)" if result.demo else "") if result.model else self.status.current.model,
             backend=result.backend if result.backend not in ("", "cache") else self.status.current.backend,
             tokens_per_second=tps or self.status.current.tokens_per_second,
         )
@@ -401,6 +411,10 @@ class GemmaLanguageServer(LanguageServer):
             return  # a stale review's error is of no interest
         if isinstance(exc, GemmaReviewError):
             self.report_problem(exc, where)
+            settings = job.state.settings
+            if isinstance(exc, ModelUnavailableError) and isinstance(settings, Settings):
+                self.unavailable[job.uri] = settings
+                self.start_reprobe()
         else:
             detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             self.log(f"review of {where} crashed: {exc!r}\n{detail}", types.MessageType.Error)
@@ -412,15 +426,49 @@ class GemmaLanguageServer(LanguageServer):
         self.log(f"{where}: {type(exc).__name__}: {message}", types.MessageType.Error)
         if isinstance(exc, (ModelUnavailableError, ModelNotFoundError)):
             self.problem = "unavailable"
-            # One message per session for "the model cannot be used", whichever file hit it.
-            self.tell_once(type(exc).__name__, message, types.MessageType.Error)
+            # One message per outage for "the model cannot be used", whichever file hit it.
+            if not self.features.model_notice:
+                self.tell_once(type(exc).__name__, message, types.MessageType.Error)
         elif isinstance(exc, ModelError):
             self.problem = "error"
             self.tell_once(f"model:{message}", message, types.MessageType.Error)
         else:
             self.problem = "error"
             self.tell_once(f"{type(exc).__name__}:{message}", message, types.MessageType.Error)
-        self.status.update(message=message)
+        self.status.update(message=message.replace("`", ""))
+
+    # --- the model comes back -------------------------------------------------------
+    def start_reprobe(self) -> None:
+        """Ask the unavailable model's server every few seconds; review again once it answers."""
+        if self.loop is None or (self.reprobe is not None and not self.reprobe.done()):
+            return
+        self.reprobe = self.loop.create_task(self._reprobe_loop())
+
+    async def _reprobe_loop(self) -> None:
+        from gemma_review.backends.select import model_reachable
+
+        assert self.loop is not None
+        while self.unavailable:
+            await asyncio.sleep(REPROBE_SECONDS)
+            waiting = dict(self.unavailable)
+            back: list[str] = []
+            for settings in {repr(s): s for s in waiting.values()}.values():
+                if await self.loop.run_in_executor(None, model_reachable, settings):
+                    back += [uri for uri, s in waiting.items() if repr(s) == repr(settings)]
+            if not back:
+                continue
+            for uri in back:
+                self.unavailable.pop(uri, None)
+            self.log(f"the model answers again; reviewing {len(back)} open document{'s' if len(back) != 1 else ''}")
+            # A later outage deserves its own message; this one is over.
+            self.problems_shown.difference_update({ModelUnavailableError.__name__, ModelNotFoundError.__name__})
+            if not self.unavailable:
+                self.problem = None
+                self.status.update(message=None)
+            for uri in back:
+                if uri in self.docs:
+                    self.request_review(uri, "model back")
+            self.refresh_status()
 
     def refresh_status(self) -> None:
         busy = self.refactors > 0 or (
@@ -557,6 +605,25 @@ class GemmaLanguageServer(LanguageServer):
             self.log(f"{getattr(source, '__name__', source)}: {error}", types.MessageType.Error)
         except Exception:  # noqa: BLE001 - the transport may be gone
             log.error("%s", error)
+
+
+def honest_tps(result: ReviewResult) -> float:
+    """Decode speed only when the model wrote enough to measure; cached units have none."""
+    return 0.0 if result.units <= result.cached_units else measured_tps(result.metrics)
+
+
+def review_summary(found: int, result: ReviewResult, tps: float) -> str:
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}{'s' if count != 1 else ''}"
+
+    by_model = result.units - result.cached_units
+    parts = [n(found, "finding"), n(result.units, "unit")]
+    if result.cached_units:
+        parts.append(f"{result.cached_units} from the cache")
+    if by_model > 0 and result.model:
+        speed = f", {tps:.0f} tok/s" if tps else ""
+        parts.append(f"{by_model} by {result.model}{' (demo model)' if result.demo else ''}{speed}")
+    return ", ".join(parts) + f", {result.wall_seconds:.2f}s"
 
 
 def _path_of(uri: str) -> Path | None:
@@ -766,6 +833,9 @@ def build_server() -> GemmaLanguageServer:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: GemmaLanguageServer, params: None) -> None:
+        ls.unavailable.clear()
+        if ls.reprobe is not None:
+            ls.reprobe.cancel()
         if ls.reviewer is not None:
             ls.reviewer.cancel_all()
 

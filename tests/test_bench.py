@@ -100,8 +100,13 @@ def test_oracle_scores_perfectly_and_a_bad_model_differs(capsys: pytest.CaptureF
                                   "warning": {"findings": 0, "matched": 0, "precision": None},
                                   "error": {"findings": 0, "matched": 0, "precision": None}}
     assert [b["findings"] for b in bad["by_confidence"]] == [0, 0, 0, 0, 0, N_FILES]  # all at 0.9
-    assert err.splitlines()[0] == f"bench: gemma4:e4b: loading, then reviewing {N_FILES} samples"
-    assert re.fullmatch(r"bench: gemma4:e4b: \d+ samples, \d+ requests in \d+\.\d s", err.splitlines()[1])
+    lines = err.splitlines()
+    assert lines[0] == f"bench: gemma4:e4b: loading, then reviewing {N_FILES} samples"
+    # One line per sample as it finishes, then the model's total.
+    per_sample = lines[1 : 1 + N_FILES]
+    assert [re.match(r"bench: gemma4:e4b: \[(\d+)/(\d+)\] (\S+): \d+ findings?, \d+\.\d s$", ln).groups()  # type: ignore[union-attr]
+            for ln in per_sample] == [(str(i), str(N_FILES), s["file"]) for i, s in enumerate(LABELS, 1)]
+    assert re.fullmatch(r"bench: gemma4:e4b: \d+ samples, \d+ requests in \d+\.\d s", lines[1 + N_FILES])
 
 
 def test_markdown_table_and_default_model(capsys: pytest.CaptureFixture[str], fake_ollama: FakeOllama) -> None:

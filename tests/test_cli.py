@@ -78,7 +78,7 @@ def test_streak_finding_and_fix(work: Path, fake_ollama: FakeOllama, capsys) -> 
 
     code, out, err = run(capsys, fake_ollama, "review", "streak.py", "--fix")
     assert code == 0, (out, err)
-    assert "fixed 1 finding(s) in streak.py" in err
+    assert "fixed 1 finding in streak.py" in err
     after = (work / "streak.py").read_text()
     for case in cases:
         assert streak_of(after, case["dates"]) == case["expected"], case

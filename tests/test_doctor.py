@@ -82,7 +82,7 @@ def no_chat(fake: FakeOllama) -> None:
             "capabilities": ("ok", r"completion, thinking, tools, vision"),
             "load": ("ok", r"gemma4:e4b ready in \d+\.\d s with num_ctx 8192"),
             "speed": ("ok", r"prefill \d+ tok/s, decode \d+(\.\d)? tok/s, first token \d+\.\d\d s \(\d+ prompt \+ 4 output tokens in \d+\.\d\d s\)"),
-            "reply": ("ok", r"valid review JSON \(0 finding\(s\) on the test snippet\)"),
+            "reply": ("ok", r"valid review JSON \(0 findings on the test snippet\)"),
             "gpu memory": ("ok", r"2\.2 GiB in use, all of gemma4:e4b on the GPU"),
             "cache": ("ok", r".*reviews\.sqlite3: 0 entries, 0 B"),
         }, id="healthy"),

@@ -390,7 +390,7 @@ def test_auto_says_what_answers_instead_of_ollama(redirect: bool, said: str, mon
     host = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with pytest.raises(ModelUnavailableError) as err:
-            select_mod.select_backend(Settings(host=host))
+            select_mod.select_backend(Settings(host=host), allow_demo=True)  # `review`: the message that offers [demo]
         doctor_view = {c.name: c for c in select_mod.describe_backends(Settings(host=host))}
     finally:
         server.shutdown()

@@ -165,5 +165,5 @@ def test_overlapping_fixes_the_more_severe_wins(work: Path, fake_ollama: FakeOll
     text = (work / "streak.py").read_text()
     assert 'for current in sorted({event["date"] for event in events}):' in text  # the error's fix
     assert 'event.get("date")' not in text
-    assert "fixed 1 finding(s) in streak.py" in err
+    assert "fixed 1 finding in streak.py" in err
     assert code == expected  # the warning was left unfixed

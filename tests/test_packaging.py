@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = ("pyproject.toml", "README.md", "gemma_review", "hooks", "lsp_server")
+SOURCES = ("pyproject.toml", "README.md", "gemma_review", "hooks", "lsp_server", "samples")
 
 
 def _copy_sources(dest: Path) -> None:
@@ -52,6 +52,7 @@ def test_the_wheel_has_one_top_level_name(wheel: Path) -> None:
     assert "gemma_review/hooks/pre_commit.py" in names
     assert "gemma_review/lsp/server.py" in names
     assert "gemma_review/lsp/transport.py" in names
+    assert "gemma_review/samples/labels.toml" in names  # bench works from any install
     with zipfile.ZipFile(wheel) as zf:
         for name in (n for n in names if n.endswith(".dist-info/top_level.txt")):
             assert zf.read(name).decode().split() == ["gemma_review"]
@@ -88,3 +89,32 @@ def test_the_editable_install_maps_the_folders() -> None:
 
     assert Path(hook.__file__).resolve() == REPO / "hooks" / "pre_commit.py"
     assert Path(server.__file__).resolve() == REPO / "lsp_server" / "server.py"
+
+
+def test_bench_runs_from_a_plain_install_outside_the_repository(wheel: Path, tmp_path: Path) -> None:
+    """The labelled samples ship in the package: no `samples/` beside site-packages needed."""
+    import re
+
+    from tests.fake_ollama import FakeOllama
+
+    site = tmp_path / "site"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q", "--target", str(site), str(wheel)],
+        capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    samples = site / "gemma_review" / "samples"
+    n = sum(1 for p in samples.iterdir() if p.suffix in (".py", ".js", ".ts", ".go"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}  # the installed copy, not this checkout
+    with FakeOllama() as fake:
+        proc = subprocess.run(
+            [sys.executable, "-m", "gemma_review", "bench", "--host", fake.url, "--backend", "ollama"],
+            cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )
+    assert proc.returncode == 0, proc.stderr
+    per_sample = [ln for ln in proc.stderr.splitlines() if re.match(r"bench: gemma4:e4b: \[\d+/\d+\] ", ln)]
+    assert n > 0 and len(per_sample) == n and per_sample[-1].startswith(f"bench: gemma4:e4b: [{n}/{n}] ")
+    row = proc.stdout.splitlines()[2]
+    assert row.startswith("| gemma4:e4b ") and f"{n} samples" in proc.stdout

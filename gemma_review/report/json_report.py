@@ -45,8 +45,9 @@ def render(result: ReviewResult, **_: object) -> str:
     doc = {
         "version": JSON_VERSION,
         "tool": {"name": "gemma-review", "version": __version__},
-        "model": result.model,
+        "model": result.model,  # the model that answered, not only the configured one
         "backend": result.backend,
+        "demo": result.demo,
         "findings": [
             finding_dict(f, result.files[f.path].text if f.path in result.files else None) for f in result.findings
         ],

@@ -100,7 +100,7 @@ def render(result: ReviewResult, **_: object) -> str:
                     }
                 },
                 "results": results,
-                "properties": {"model": result.model, "backend": result.backend},
+                "properties": {"model": result.model, "backend": result.backend, "demo": result.demo},
             }
         ],
     }

@@ -65,7 +65,13 @@ def fix_diff(f: Finding, text: str, paint: Painter) -> list[str]:
     return out
 
 
-def render(result: ReviewResult, color: bool = False, show_fixes: bool = False, **_: object) -> str:
+def render(
+    result: ReviewResult,
+    color: bool = False,
+    show_fixes: bool = False,
+    fix_command: str | None = None,
+    **_: object,
+) -> str:
     paint = Painter(color)
     out: list[str] = []
     for f in result.findings:
@@ -83,7 +89,7 @@ def render(result: ReviewResult, color: bool = False, show_fixes: bool = False, 
         out.append("")
     if show_fixes:
         out.extend(fixes_as_diff(result))
-    out.append(summary(result))
+    out.append(summary(result, fix_command))
     return "\n".join(out) + "\n"
 
 
@@ -100,7 +106,19 @@ def fixes_as_diff(result: ReviewResult) -> list[str]:
     return out
 
 
-def summary(result: ReviewResult) -> str:
+def answered_by(result: ReviewResult) -> str:
+    """Which model answered, for every output; the demo model is labelled as no reviewer."""
+    if not result.model:
+        return ""
+    on = f" ({result.backend})" if result.backend and result.backend != "cache" else ""
+    label = f"model {result.model}{on}"
+    if result.demo:
+        label = f"DEMO model {result.model}: proves the pipeline runs, it does not review code"
+    return label
+
+
+def summary(result: ReviewResult, fix_command: str | None = None) -> str:
+    """The last line(s) of the text report; ``fix_command`` is how the caller applies fixes."""
     n = len(result.findings)
     counts = [
         f"{c} {s}{'s' if c != 1 else ''}"
@@ -118,9 +136,14 @@ def summary(result: ReviewResult) -> str:
     if m.output_tokens:
         timing += f" ({m.prompt_tokens} prompt + {m.output_tokens} output tokens, {m.decode_tps:.0f} tok/s)"
     parts.append(timing)
+    if who := answered_by(result):
+        parts.append(who)
     line = "; ".join(parts) + "."
     if fixable:
-        line += f"\n{fixable} fixable with --fix."
+        if fix_command:
+            line += f"\n{fixable} fixable: run {fix_command} to apply {'them' if fixable != 1 else 'it'}."
+        else:
+            line += f"\n{fixable} fixable with --fix."
     if result.cancelled:
         line += "\nThe review was interrupted; results are partial."
     return line

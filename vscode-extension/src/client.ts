@@ -6,7 +6,7 @@ import {
   type Middleware,
   RevealOutputChannelOn,
 } from 'vscode-languageclient/node';
-import { CLIENT_ID, Commands, LANGUAGES, OUTPUT_CHANNEL_NAME, SECTION } from './constants';
+import { CLIENT_ID, Commands, LANGUAGES, MODEL_NOTICE_CAPABILITY, OUTPUT_CHANNEL_NAME, SECTION } from './constants';
 import type { ServerLaunch } from './locate';
 import { serverSettings } from './settings';
 
@@ -148,5 +148,17 @@ export function createLanguageClient(
     middleware: createMiddleware(() => client),
   };
   client = new LanguageClient(CLIENT_ID, OUTPUT_CHANNEL_NAME, serverOptions, clientOptions);
+  // The extension shows "model unavailable" as a notice it can close once the model is back;
+  // this tells the server not to send its own window/showMessage for it.
+  client.registerFeature({
+    fillClientCapabilities(capabilities: { experimental?: Record<string, unknown> }) {
+      capabilities.experimental = { ...(capabilities.experimental ?? {}), [MODEL_NOTICE_CAPABILITY]: true };
+    },
+    initialize() {},
+    getState() {
+      return { kind: 'static' } as const;
+    },
+    clear() {},
+  });
   return client;
 }

@@ -28,7 +28,12 @@ export const Commands = {
   refactorSelection: 'gemma-review.refactorSelection',
   restartServer: 'gemma-review.restartServer',
   showOutput: 'gemma-review.showOutput',
+  /** Review the active file again now (the model-unavailable notice's action). */
+  retry: 'gemma-review.retry',
 } as const;
+
+/** Client capability telling the server that this extension shows "model unavailable" itself. */
+export const MODEL_NOTICE_CAPABILITY = 'gemmaReviewModelNotice';
 
 /** Server commands a user runs from the palette (they take the active file). */
 export const PALETTE_SERVER_COMMANDS = [Commands.reviewFile, Commands.reviewChanges] as const;

@@ -5,6 +5,7 @@ import { selectionArgument } from './client';
 import { Commands, LAUNCH_SETTINGS, OUTPUT_CHANNEL_NAME, SECTION } from './constants';
 import { type LocateContext, locateServer, type PythonLookup } from './locate';
 import { activeInterpreter, onInterpreterChange } from './python';
+import { ModelNotice } from './notice';
 import { ServerController } from './server';
 import { readLaunchSettings } from './settings';
 import { StatusBar } from './status';
@@ -38,12 +39,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   // A log channel: timestamped lines with levels, and the user can pick the level shown.
   const output = vscode.window.createOutputChannel(OUTPUT_CHANNEL_NAME, { log: true });
   const status = new StatusBar();
+  const notice = new ModelNotice();
   const readme = readmeUri(context.extensionUri);
 
   let watchingPython = false;
   const server: ServerController = new ServerController({
     output,
     status,
+    notice,
     locate: () =>
       locateServer(readLaunchSettings(vscode.workspace.isTrusted), locateContext(pythonInterpreter)),
     openInstallInstructions: async () => {
@@ -77,7 +80,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(
     output,
     status,
+    notice,
     vscode.commands.registerCommand(Commands.showOutput, () => output.show(true)),
+    vscode.commands.registerCommand(Commands.retry, async () => {
+      // The server asks the model again every few seconds by itself; this does it now.
+      if (vscode.window.activeTextEditor && server.isRunning) {
+        await vscode.commands.executeCommand(Commands.reviewFile);
+      }
+    }),
     vscode.commands.registerCommand(Commands.restartServer, () => server.restart()),
     vscode.commands.registerCommand(Commands.refactorSelection, async () => {
       const prepared = selectionArgument(vscode.window.activeTextEditor);

@@ -3,6 +3,7 @@ import { type LanguageClient, State } from 'vscode-languageclient/node';
 import { createLanguageClient } from './client';
 import { PALETTE_SERVER_COMMANDS, STATUS_NOTIFICATION } from './constants';
 import { type Located, type ServerLaunch, type ServerSource, SOURCE_LABELS } from './locate';
+import type { ModelNotice } from './notice';
 import { parseServerStatus, type StatusBar } from './status';
 
 export const INSTALL_INSTRUCTIONS = 'Install Instructions';
@@ -15,6 +16,8 @@ type Problem = { kind: 'notFound' } | { kind: 'failed'; message: string } | { ki
 export interface ControllerOptions {
   output: vscode.LogOutputChannel;
   status: StatusBar;
+  /** The closable "model unavailable" notification; optional for callers that do not show one. */
+  notice?: ModelNotice;
   locate: () => Promise<Located>;
   /** Opens the install instructions (the README's Requirements). */
   openInstallInstructions: () => Promise<void>;
@@ -135,6 +138,7 @@ export class ServerController implements vscode.Disposable {
         const parsed = parseServerStatus(params);
         if (this.client === client && parsed) {
           status.show({ kind: 'server', status: parsed });
+          this.options.notice?.update(parsed);
         }
       }),
       client.onDidChangeState((event) => {
@@ -185,6 +189,7 @@ export class ServerController implements vscode.Disposable {
   }
 
   private async forgetClient(): Promise<void> {
+    this.options.notice?.close(); // a stopped server's outage is not news any more
     const client = this.client;
     this.client = undefined;
     this.launch = undefined;

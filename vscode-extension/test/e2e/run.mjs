@@ -413,7 +413,8 @@ function outputLog(dirs) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) {
         walk(full);
-      } else if (entry.name.endsWith(`-${OUTPUT_CHANNEL}.log`)) {
+      } else if (entry.name.endsWith(`-${OUTPUT_CHANNEL}.log`) || entry.name === `${OUTPUT_CHANNEL}.log`) {
+        // A plain channel is "N-<name>.log"; a LogOutputChannel is "<extension id>/<name>.log".
         texts.push(fs.readFileSync(full, 'utf8'));
       }
     }
@@ -440,7 +441,8 @@ function assertNoCrash(dirs) {
       throw new Error(`the output log says "${sign}": ${log.slice(-800)}`);
     }
   }
-  const starts = log.split('\n').filter((line) => line.startsWith('Starting ')).length;
+  // A LogOutputChannel prefixes each line with its time and level: "... [info] Starting ...".
+  const starts = log.split('\n').filter((line) => /^(?:\S+ \S+ \[\w+\] )?Starting /.test(line)).length;
   if (starts !== 1) {
     throw new Error(`the language server was started ${starts} times (a crash and restart?): ${log.slice(-800)}`);
   }
@@ -480,12 +482,15 @@ async function scenarioModelUp(browser, scratch) {
       if (box) {
         await page.mouse.move(box.x + Math.min(40, box.width / 2), box.y + box.height / 2);
       }
-      await page
-        .locator('.monaco-hover', { hasText: FINDING_TITLE })
-        .first()
-        .waitFor({ timeout: 10_000 })
-        .catch(() => {}); // the hover is for the screenshot; the finding itself is checked below
+      const hover = page.locator('.monaco-hover', { hasText: FINDING_TITLE }).first();
+      await hover.waitFor({ timeout: 10_000 });
       await shot(page, '01-editor-squiggle.png');
+      // VS Code puts the diagnostic and the server's hover in one box: each text once.
+      const hoverText = (await hover.textContent()) ?? '';
+      const titles = hoverText.split(FINDING_TITLE).length - 1;
+      if (titles !== 1 || !/gemma-review bug, error, confidence \d+%/.test(hoverText)) {
+        throw new Error(`the hover should name the finding once and add the confidence; it reads: ${hoverText}`);
+      }
       await page.keyboard.press('Escape');
     });
 
@@ -664,14 +669,28 @@ async function scenarioModelDown(browser, scratch) {
       await shot(page, '08-model-down-notification.png');
     });
 
-    await step('nothing crashed: with the model back, Review File finds the bug', async () => {
+    await step('the notice is plain text with Show log and Retry', async () => {
+      const text = (await notifications(page)).find((t) => t.includes('ollama serve')) ?? '';
+      if (text.includes('`') || !text.includes('Show log') || !text.includes('Retry')) {
+        throw new Error(`the model-down notice should be plain text with Show log and Retry; it reads: ${text}`);
+      }
+      const shown = (await notifications(page)).filter((t) => t.includes('ollama serve'));
+      if (shown.length !== 1) {
+        throw new Error(`one model-down notice expected, found ${JSON.stringify(shown)}`);
+      }
+    });
+
+    await step('nothing crashed: once the model is back, the bug is found without a restart or a command', async () => {
       assertNoCrash(dirs);
       fake = await startFakeModel(port);
-      await focusEditor(page);
-      await runCommand(page, 'Gemma Review: Review File');
       await waitFor('the status bar to count one error', async () => /Errors: 1\b/.test(await problemsCount(page)), {
         seen: async () => `problems "${await problemsCount(page)}"; output log: ${outputLog(dirs).slice(-400)}`,
       });
+      await waitFor(
+        'the model-down notice to close',
+        async () => !(await notifications(page)).some((text) => text.includes('ollama serve')),
+        { timeout: 15_000, seen: async () => `notifications ${JSON.stringify(await notifications(page))}` },
+      );
       await waitFor(
         `the status bar to show ${MODEL} ready again`,
         async () => {
@@ -705,10 +724,10 @@ async function preflight() {
       const list = missing.map(([file, what]) => `no ${what} at ${file}`).join('; ');
       throw new Error(`${list}; run vscode-extension/test/e2e/setup.sh first`);
     }
-    const probe = run(python, ['-c', 'import gemma_review, lsp_server, pygls'], { cwd: os.tmpdir() });
+    const probe = run(python, ['-c', 'import gemma_review, gemma_review.lsp, pygls'], { cwd: os.tmpdir() });
     if (!probe.ok) {
       throw new Error(
-        `${python} cannot import gemma_review and lsp_server (${probe.output.split('\n').pop()}); ` +
+        `${python} cannot import gemma_review and gemma_review.lsp (${probe.output.split('\n').pop()}); ` +
           'set GEMMA_REVIEW_PYTHON to a Python where gemma-review is installed (pip install -e .)',
       );
     }

@@ -68,6 +68,20 @@ export class LanguageClient {
   private readonly stateChanged = new EventEmitter<{ oldState: State; newState: State }>();
   private currentState = State.Stopped;
   private features: Disposable[] = [];
+  /** Static features registered by the extension, and the capabilities they fill in. */
+  readonly staticFeatures: { fillClientCapabilities(capabilities: Record<string, any>): void }[] = [];
+
+  registerFeature(feature: { fillClientCapabilities(capabilities: Record<string, any>): void }): void {
+    this.staticFeatures.push(feature);
+  }
+
+  clientCapabilities(): Record<string, any> {
+    const capabilities: Record<string, any> = {};
+    for (const feature of this.staticFeatures) {
+      feature.fillClientCapabilities(capabilities);
+    }
+    return capabilities;
+  }
 
   constructor(
     readonly id: string,

@@ -227,6 +227,20 @@ export interface ShownMessage {
   items: string[];
 }
 
+export enum ProgressLocation {
+  SourceControl = 1,
+  Window = 10,
+  Notification = 15,
+}
+
+/** A progress notification: open until its task's promise settles. */
+export interface ShownProgress {
+  title: string;
+  messages: string[];
+  open: boolean;
+  cancel(): void;
+}
+
 export interface FakeEditor {
   document: { uri: Uri; languageId: string };
   selection: Selection;
@@ -236,6 +250,7 @@ const state = {
   outputChannels: [] as FakeOutputChannel[],
   statusBarItems: [] as FakeStatusBarItem[],
   messages: [] as ShownMessage[],
+  progress: [] as ShownProgress[],
   answer: (_message: ShownMessage): string | undefined => undefined,
   activeTextEditor: undefined as FakeEditor | undefined,
   trusted: true,
@@ -275,6 +290,23 @@ export const window = {
         : new FakeStatusBarItem(undefined, idOrAlignment ?? StatusBarAlignment.Left, alignmentOrPriority);
     state.statusBarItems.push(item);
     return item;
+  },
+  withProgress<T>(
+    options: { location: ProgressLocation; title?: string; cancellable?: boolean },
+    task: (
+      progress: { report(value: { message?: string }): void },
+      token: { onCancellationRequested(listener: () => void): Disposable },
+    ) => Promise<T>,
+  ): Promise<T> {
+    const cancel = new EventEmitter<void>();
+    const shown: ShownProgress = { title: options.title ?? '', messages: [], open: true, cancel: () => cancel.fire() };
+    state.progress.push(shown);
+    const result = task(
+      { report: (value) => value.message !== undefined && shown.messages.push(value.message) },
+      { onCancellationRequested: (listener) => cancel.event(listener) },
+    );
+    void result.finally(() => (shown.open = false));
+    return result;
   },
   showInformationMessage: showMessage('info'),
   showWarningMessage: showMessage('warning'),
@@ -389,6 +421,7 @@ export const __stub = {
     state.outputChannels.length = 0;
     state.statusBarItems.length = 0;
     state.messages.length = 0;
+    state.progress.length = 0;
     state.answer = () => undefined;
     state.activeTextEditor = undefined;
     state.trusted = true;
@@ -445,6 +478,9 @@ export const __stub = {
   /** Decide which button the user presses on the next notifications. */
   answerMessages(answer: (message: ShownMessage) => string | undefined): void {
     state.answer = answer;
+  },
+  get progress(): ShownProgress[] {
+    return state.progress;
   },
   get messages(): ShownMessage[] {
     return state.messages;

@@ -47,7 +47,7 @@ function logChannel(): FakeLogOutputChannel {
   expect(channel).toBeInstanceOf(FakeLogOutputChannel);
   return channel as FakeLogOutputChannel;
 }
-const OWN_COMMANDS = ['gemma-review.refactorSelection', 'gemma-review.restartServer', 'gemma-review.showOutput'];
+const OWN_COMMANDS = ['gemma-review.refactorSelection', 'gemma-review.restartServer', 'gemma-review.retry', 'gemma-review.showOutput'];
 const SERVER_COMMANDS = ['gemma-review.refactor', 'gemma-review.reviewChanges', 'gemma-review.reviewFile'];
 
 describe('activation with gemma-review found', () => {
@@ -86,6 +86,26 @@ describe('activation with gemma-review found', () => {
     expect(statusText()).toBe('$(check) gemma4:e4b');
     await commands.executeCommand(__stub.statusBarItems[0].command as string);
     expect(__stub.outputChannels[0].shown).toBe(1);
+  });
+
+  it('tells the server it shows the model-down notice itself, and closes it once the model answers', async () => {
+    expect(client().clientCapabilities()).toEqual({ experimental: { gemmaReviewModelNotice: true } });
+    client().notify('gemma-review/status', {
+      state: 'unavailable', model: 'gemma4:e4b', message: 'nothing answers at http://127.0.0.1:11434: start Ollama (`ollama serve`)',
+    });
+    client().notify('gemma-review/status', { state: 'unavailable', model: 'gemma4:e4b', message: 'nothing answers at http://127.0.0.1:11434: start Ollama (`ollama serve`)' });
+    expect(__stub.progress.map((p) => [p.title, p.open])).toEqual([['Gemma Review', true]]);
+    expect(__stub.progress[0].messages[0]).toMatch(/^nothing answers at http:\/\/127\.0\.0\.1:11434: start Ollama \(ollama serve\)\. /);
+    expect(__stub.messages).toEqual([]); // no second, unclosable notification
+    client().notify('gemma-review/status', { state: 'idle', model: 'gemma4:e4b' });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(__stub.progress[0].open).toBe(false);
+  });
+
+  it('Retry reviews the active file again', async () => {
+    __stub.openEditor('/src/app/main.py', 'python');
+    await commands.executeCommand('gemma-review.retry');
+    expect(client().sentRequests.map((r) => r.params.command)).toEqual(['gemma-review.reviewFile']);
   });
 
   it('palette Review File sends the active file to the server', async () => {
