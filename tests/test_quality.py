@@ -41,7 +41,7 @@ def test_every_drop_is_counted_in_json_and_listed_by_explain(work: Path, fake_ol
         "below confidence": 1, "cut off": 1, "duplicate": 1, "elided quote": 1, "no anchor": 1, "prompt format": 1,
     }
     assert doc["summary"]["raw_findings"] == 7
-    assert "explain: 7 raw finding(s) from the model, 1 reported, 6 dropped" in err
+    assert "explain: 7 raw findings from the model, 1 reported, 6 dropped" in err
     assert "dropped: streak.py:10: 'Guard against an empty list': below confidence" in err
     assert "'Simplify the loop': elided quote" in err
     assert "'Remove unnecessary line numbers': prompt format" in err
@@ -84,7 +84,7 @@ def test_a_template_counting_up_is_a_loop_and_stops_generation(work: Path, fake_
     assert doc["dropped"] == {"loop": 2}
     assert doc["summary"]["loops_stopped"] == 1
     note = next(n for n in doc["notes"] if "only its numbers changed" in n)
-    assert "stopped reading after 1 distinct finding(s) (2 repeated copies dropped)" in note
+    assert "stopped reading after 1 distinct finding (2 repeated copies dropped)" in note
     assert fake_ollama.wait(lambda s: s.cancelled >= 1, timeout=5)  # generation stopped too
 
 
@@ -219,5 +219,5 @@ def test_cut_off_note_counts_distinct_findings(work: Path, fake_ollama: FakeOlla
     text = reply(finding_json(), finding_json(title="Dates repeat"), finding_json(title="Same days twice"))
     fake_ollama.set_reply(Reply(text=text[:-2] + ', {"line": 3', done_reason="length"))
     _, doc, _ = review_json(capsys, fake_ollama)
-    assert any("1 distinct complete finding(s) before the cut were read" in n for n in doc["notes"]), doc["notes"]
+    assert any("1 distinct complete finding before the cut was read" in n for n in doc["notes"]), doc["notes"]
     assert doc["dropped"] == {"cut off": 1, "duplicate": 2}

@@ -167,7 +167,7 @@ def explain_lines(result: ReviewResult) -> list[str]:
     counts = result.dropped_counts()
     summary = ", ".join(f"{reason} {n}" for reason, n in counts.items()) or "none"
     out = [
-        f"explain: {result.raw_findings} raw finding(s) from the model, {len(result.findings)} reported, "
+        f"explain: {result.raw_findings} raw finding{'s' if result.raw_findings != 1 else ''} from the model, {len(result.findings)} reported, "
         f"{len(result.dropped)} dropped ({summary})"
     ]
     if result.cached_units:
