@@ -23,6 +23,7 @@ from .excludes import DEFAULT_EXCLUDE_PATTERNS
 
 SEVERITIES = ("info", "warning", "error")
 CATEGORIES = ("bug", "security", "performance", "maintainability", "style")
+DEFAULT_SEVERITY_LIMITS = ("style:info", "maintainability:warning", "performance:warning")
 BACKENDS = ("auto", "ollama", "openai", "embedded", "demo")
 FAIL_ON = ("info", "warning", "error", "never")
 SCOPES = ("changes", "file")
@@ -59,14 +60,13 @@ class Settings:
     max_unit_lines: int = 200
     # How severe a finding may be, by category ("category:severity"); [] = no limits.
     # Only bugs and security holes may block a commit (README "Severity").
-    severity_limits: list[str] = field(
-        default_factory=lambda: ["style:info", "maintainability:warning", "performance:warning"]
-    )
+    severity_limits: list[str] = field(default_factory=lambda: list(DEFAULT_SEVERITY_LIMITS))
     verify: bool = False  # ask the model to confirm findings at or above fail_on
     # what is reviewed at all, and how many requests go to the model server at once
-    default_exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE_PATTERNS))
+    # A repository's own list (config files); not an editor setting, so a team shares one answer.
+    default_exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE_PATTERNS), metadata={"editor": False})
     skip_generated: bool = True  # files with an @generated / DO NOT EDIT marker near the top
-    max_file_bytes: int = 262_144  # bigger files are skipped with that reason; 0 = no limit
+    max_file_bytes: int = 262144  # bigger files are skipped with that reason; 0 = no limit
     max_parallel: int = 1  # requests in flight to one server; raise to match OLLAMA_NUM_PARALLEL / -np
     # language server
     scope: str = "changes"

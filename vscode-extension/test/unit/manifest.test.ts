@@ -50,6 +50,8 @@ function settingsFields(): Map<string, Field> {
   }
   const fields = new Map<string, Field>();
   for (const [, name, type, value] of body[1].matchAll(/^ {4}([a-z_][a-z0-9_]*): ([^=\n]+?) = (.+?)(?:\s+#.*)?$/gm)) {
+    // Not a setting at all, or one kept to configuration files: not contributed to the editor.
+    if (/metadata=\{[^}]*"(setting|editor)": False/.test(value)) continue;
     fields.set(name, { type: type.trim(), default: value.trim() });
   }
   return fields;
