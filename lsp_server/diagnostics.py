@@ -169,9 +169,20 @@ def remap_lines(items: Iterable[LiveFinding], old_lines: list[str], new_lines: l
     """Whole-document replacement: keep findings whose lines survived unchanged, moved.
 
     Near-linear (patience diff), so a whole-document change of a big file does not stall
-    the event loop the way difflib did (3-4 s at 20,000 lines).
+    the event loop the way difflib did (3-4 s at 20,000 lines). The server still matches
+    the lines of large documents in a worker thread (``line_mapping`` there, then
+    ``apply_mapping`` back on the loop).
     """
-    mapping = dict(matched_lines(old_lines, new_lines))
+    return apply_mapping(items, line_mapping(old_lines, new_lines))
+
+
+def line_mapping(old_lines: list[str], new_lines: list[str]) -> dict[int, int]:
+    """0-based old line -> new line, for the lines both texts share. Pure: safe in any thread."""
+    return dict(matched_lines(old_lines, new_lines))
+
+
+def apply_mapping(items: Iterable[LiveFinding], mapping: dict[int, int]) -> list[LiveFinding]:
+    """The findings whose lines all survived, in one piece, moved to where they are now."""
     out: list[LiveFinding] = []
     for item in items:
         first, last = item.lines_now()
