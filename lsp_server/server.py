@@ -16,7 +16,7 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -55,6 +55,9 @@ CONFIG_WAIT_SECONDS = 5.0  # a client that never answers workspace/configuration
 # which a window/showMessage cannot do; a client that says so gets only the status notification.
 MODEL_NOTICE_CAPABILITY = "gemmaReviewModelNotice"
 REPROBE_SECONDS = 3.0  # while the model is unavailable, ask its server this often whether it is back
+# Above this many lines, matching a whole-document change's lines runs in a worker thread:
+# even near-linear, 20,000 lines take long enough to delay every other request behind it.
+REMAP_OFF_LOOP_LINES = 5_000
 
 
 @dataclass
@@ -92,6 +95,22 @@ class DocState:
     settings: Settings | None = None
     spans: tuple[int | None, list[tuple[int, int]] | None] = (None, None)  # (version, definition spans)
     snapshot: str | None = None  # the text read from disk, for a file the editor has not opened
+    remap: PendingRemap | None = None  # findings being moved in a worker thread (a large document)
+
+
+@dataclass(eq=False)
+class PendingRemap:
+    """Findings whose new place is being worked out off the event loop.
+
+    Until it is, they are held here (not in ``DocState.findings``) because their ranges
+    are on ``lines``, an older text than the document's: hover and code actions must not
+    read them against the new one.
+    """
+
+    findings: list[LiveFinding]
+    lines: list[str]  # the text the findings' ranges refer to
+    version: int | None  # the document version the running remap moves them to
+    task: asyncio.Task[None] | None = None  # kept so the task is not collected while it runs
 
 
 class GemmaLanguageServer(LanguageServer):
@@ -235,32 +254,26 @@ class GemmaLanguageServer(LanguageServer):
             return
         self.touch(uri)
         new_lines = lines.split(self.workspace.get_text_document(uri).source)
-        had = bool(state.findings)
-        items = state.findings
-        ranges = [(i, i.range) for i in items]
-        known: list[str] | None = state.lines
-        count = len(state.lines)  # the line count the changes' ranges predict
-        for change in params.content_changes:
-            if getattr(change, "range", None) is None:
-                after = lines.split(change.text)
-                items = diagnostics.remap_lines(items, known or [], after) if known is not None else []
-                known = after
-                count = len(after)
+        version = params.text_document.version
+        had = bool(state.findings) or state.remap is not None
+        moved = self.moved_by_ranges(state, params.content_changes, new_lines)
+        if moved is None:  # lines must be matched, from the text the findings are on
+            held = state.remap
+            base_items, base_lines = (held.findings, held.lines) if held is not None else (state.findings, state.lines)
+            if base_items and max(len(base_lines), len(new_lines)) > REMAP_OFF_LOOP_LINES:
+                # A newer remap replaces a running one, whose result is then dropped (see remap_done).
+                state.remap = PendingRemap(base_items, base_lines, version)
+                state.remap.task = asyncio.get_running_loop().create_task(self.remap_off_loop(state, state.remap, new_lines))
+                state.findings = []
             else:
-                items = diagnostics.shift(items, change)
-                known = None
-                count += len(lines.split(change.text)) - 1 - (change.range.end.line - change.range.start.line)
-        if count != len(new_lines) and ranges:
-            # A break was joined or split at the edge of the edit (a \n typed after a lone \r
-            # makes one \r\n): moving by the range is wrong here, matching lines is not.
-            for item, rng in ranges:
-                item.range = rng
-            items = diagnostics.remap_lines([i for i, _ in ranges], state.lines, new_lines)
-        state.findings = [i for i in items if not diagnostics.resolved(i, new_lines)]
+                state.remap = None
+                moved = diagnostics.remap_lines(base_items, base_lines, new_lines)
+        if moved is not None:
+            state.findings = [i for i in moved if not diagnostics.resolved(i, new_lines)]
         state.lines = new_lines
-        state.version = params.text_document.version
-        if had:
-            self.publish(state)
+        state.version = version
+        if had and moved is not None:
+            self.publish(state)  # a pending remap publishes when it is done
         assert self.reviewer is not None
         # A newer version makes the running review stale: stop it (its HTTP stream closes).
         self.reviewer.cancel(uri)
@@ -268,6 +281,49 @@ class GemmaLanguageServer(LanguageServer):
         if settings.trigger == "type":
             self.request_review(uri, "type", delay=settings.debounce_ms / 1000.0)
         self.refresh_status()
+
+    def moved_by_ranges(
+        self, state: DocState, changes: Sequence[types.TextDocumentContentChangeEvent], new_lines: list[str]
+    ) -> list[LiveFinding] | None:
+        """The findings moved by ranged changes, or None when lines must be matched instead.
+
+        Matching is needed for a whole-document change, while an earlier remap is still
+        running (the findings are not on the text the ranges refer to), and when a break
+        was joined or split at the edge of an edit (a \n typed after a lone \r makes one
+        \r\n), where moving by the range is wrong.
+        """
+        if state.remap is not None or any(getattr(c, "range", None) is None for c in changes):
+            return None
+        ranges = [(i, i.range) for i in state.findings]
+        items = state.findings
+        count = len(state.lines)  # the line count the changes' ranges predict
+        for change in changes:
+            items = diagnostics.shift(items, change)
+            count += len(lines.split(change.text)) - 1 - (change.range.end.line - change.range.start.line)
+        if count != len(new_lines) and ranges:
+            for item, rng in ranges:  # shift moved them in place: back to where they were
+                item.range = rng
+            return None
+        return items
+
+    async def remap_off_loop(self, state: DocState, pending: PendingRemap, new_lines: list[str]) -> None:
+        """Match a large document's lines in a worker thread, then move and publish its findings."""
+        try:
+            mapping = await run_in_thread(
+                self.loop or asyncio.get_running_loop(), lambda: diagnostics.line_mapping(pending.lines, new_lines)
+            )
+        except Exception as exc:  # noqa: BLE001 - a bug here must not leave the findings held forever
+            log.exception("remapping %s failed", state.uri)
+            self.log(f"moving the diagnostics of {state.target.shown} failed ({exc!r}); they are dropped", types.MessageType.Error)
+            mapping = {}
+        if self.docs.get(state.uri) is not state or state.remap is not pending or state.version != pending.version:
+            # A newer version (or a review of it) arrived meanwhile: publishing this result
+            # now would move the diagnostics back to an older text.
+            return
+        state.remap = None
+        moved = diagnostics.apply_mapping(pending.findings, mapping)
+        state.findings = [i for i in moved if not diagnostics.resolved(i, state.lines)]
+        self.publish(state)
 
     # --- reviews ------------------------------------------------------------------
     def touch(self, uri: str) -> None:
@@ -355,6 +411,9 @@ class GemmaLanguageServer(LanguageServer):
         # The previous review's findings stay until this one ends well (it may fail or be
         # cancelled, and they are still valid: edits move them); one found again is replaced.
         job.findings_seen += 1
+        # A review of the current text reports: findings still being moved from an older
+        # text would only have lasted until its end, and would now come back over its own.
+        state.remap = None
         item = diagnostics.live(finding, job.state.lines)
         new = job.state.found
         state.findings = [i for i in state.findings if i.fingerprint != item.fingerprint or any(i is n for n in new)]
@@ -371,6 +430,7 @@ class GemmaLanguageServer(LanguageServer):
         if result.cancelled:
             return
         if fresh and state is not None:
+            state.remap = None  # held findings of an older text: this review replaces them too
             new = job.state.found
             kept = [i for i in state.findings if any(i is n for n in new)]
             if job.findings_seen == 0 or len(kept) != len(state.findings):
