@@ -11,7 +11,8 @@ about 5x the 1 MB time, not 25x).
 - remapping: a whole-document ``didChange`` (how some clients send every keystroke) on
   2k, 6k and 20k-line documents with a finding every 20 lines: one edit in the middle,
   and a worst case with an edit every 50 lines (``diagnostics.remap_lines``; goal: 20k
-  lines under 150 ms).
+  lines under 150 ms). Above ``REMAP_OFF_LOOP_LINES`` (5,000) the language server runs
+  this in a worker thread, so the time shown delays those diagnostics, not the event loop.
 
     python benchmarks/scaling.py [--sizes-mb 1,2,5] [--lines 2000,6000,20000]
 """
