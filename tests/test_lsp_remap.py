@@ -250,3 +250,36 @@ async def test_a_remap_overtaken_by_a_newer_version_is_dropped(monkeypatch: pyte
     assert calls == [52, 54]  # line counts of versions 2 and 3 (the text ends with a break: one more)
     assert doc.lines_published() == [(3, [33])]
     assert [i.range.start.line for i in doc.server.docs[doc.uri].findings] == [33]
+
+
+async def test_a_ranged_edit_while_a_remap_runs_matches_from_the_held_text(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The held findings are on the text before the first change, which the edit's range
+    does not refer to: the server matches lines from that text to the newest one."""
+    monkeypatch.setattr(lsp_server, "REMAP_OFF_LOOP_LINES", 20)
+    real = diagnostics.line_mapping
+    release = threading.Event()
+    calls: list[int] = []
+
+    def first_one_slow(old: list[str], new: list[str]) -> dict[int, int]:
+        calls.append(len(old))
+        if len(calls) == 1:
+            release.wait(30)
+        return real(old, new)
+
+    monkeypatch.setattr(diagnostics, "line_mapping", first_one_slow)
+    doc = InProcess(tmp_path)
+    doc.start(small_text(), marked_line=30)
+    try:
+        doc.replace(2, "# a\n" + small_text())
+        doc.send("textDocument/didChange", {
+            "textDocument": {"uri": doc.uri, "version": 3},
+            "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                                "text": "# b\n# c\n"}],
+        })
+        await until(lambda: doc.lines_published(), "the diagnostics of version 3")
+    finally:
+        release.set()
+    assert calls == [51, 51]  # both from the 51 lines the findings were on, not from version 2's 52
+    assert doc.lines_published() == [(3, [33])]
