@@ -95,6 +95,14 @@ class VerifyStats:
     failed: int = 0  # no usable answer: the finding is kept as it was
     metrics: Metrics = field(default_factory=Metrics)
 
+    def add(self, other: VerifyStats) -> None:
+        """Accumulate another request's (or review's) verification pass into this one."""
+        self.asked += other.asked
+        self.confirmed += other.confirmed
+        self.withdrawn += other.withdrawn
+        self.failed += other.failed
+        self.metrics.add(other.metrics)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "asked": self.asked, "confirmed": self.confirmed, "withdrawn": self.withdrawn, "failed": self.failed,
@@ -771,12 +779,8 @@ class _Answer:
         result.dropped.extend(self.dropped)
         result.loops_stopped += self.loops_stopped
         if self.verify is not None:
-            total = result.verify = result.verify or VerifyStats()
-            total.asked += self.verify.asked
-            total.confirmed += self.verify.confirmed
-            total.withdrawn += self.verify.withdrawn
-            total.failed += self.verify.failed
-            total.metrics.add(self.verify.metrics)
+            result.verify = result.verify or VerifyStats()
+            result.verify.add(self.verify)
             result.metrics.add(self.verify.metrics)
 
 
