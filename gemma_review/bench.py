@@ -375,12 +375,8 @@ def run_model(engine: Any, samples: Sequence[Sample], root: Path, min_confidence
         result.dropped += one.dropped
         result.loops_stopped += one.loops_stopped
         if one.verify is not None:
-            total = result.verify = result.verify or VerifyStats()
-            total.asked += one.verify.asked
-            total.confirmed += one.verify.confirmed
-            total.withdrawn += one.verify.withdrawn
-            total.failed += one.verify.failed
-            total.metrics.add(one.verify.metrics)
+            result.verify = result.verify or VerifyStats()
+            result.verify.add(one.verify)
         n = len(one.findings)
         log.write(
             f"bench: {engine.model_name}: [{i}/{len(samples)}] {sample.file}: "

@@ -95,6 +95,14 @@ class VerifyStats:
     failed: int = 0  # no usable answer: the finding is kept as it was
     metrics: Metrics = field(default_factory=Metrics)
 
+    def add(self, other: VerifyStats) -> None:
+        """Accumulate another request's (or review's) verification pass into this one."""
+        self.asked += other.asked
+        self.confirmed += other.confirmed
+        self.withdrawn += other.withdrawn
+        self.failed += other.failed
+        self.metrics.add(other.metrics)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "asked": self.asked, "confirmed": self.confirmed, "withdrawn": self.withdrawn, "failed": self.failed,
@@ -591,20 +599,10 @@ class ReviewEngine:
             messages=messages, schema=VERIFY_SCHEMA, num_ctx=s.num_ctx, num_predict=VERIFY_NUM_PREDICT,
             seed=s.seed, timeout=s.timeout, keep_alive=s.keep_alive,
         )
-        pieces: list[str] = []
-        stream = self.backend.stream_chat(request, cancel)
-        try:
-            for chunk in stream:
-                if cancel is not None and cancel.is_set():
-                    raise ReviewCancelled
-                pieces.append(chunk.text)
-                if chunk.done and chunk.metrics is not None:
-                    stats.metrics.add(chunk.metrics)
-        finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
-        data = _loads_object(_after_think("".join(pieces)))
+        reply, metrics = self._collect(request, cancel)
+        if metrics is not None:
+            stats.metrics.add(metrics)
+        data = _loads_object(_after_think(reply))
         confirmed = data.get("confirmed") if data is not None else None
         if confirmed is True:
             stats.confirmed += 1
@@ -614,6 +612,24 @@ class ReviewEngine:
             return replace(f, severity="info", extra={**f.extra, "verified": False, "severity_before_verify": f.severity})
         stats.failed += 1
         return f
+
+    def _collect(self, request: ModelRequest, cancel: threading.Event | None) -> tuple[str, Metrics | None]:
+        """The whole text of a short, non-streamed answer (verify, refactor) and its metrics."""
+        pieces: list[str] = []
+        metrics: Metrics | None = None
+        stream = self.backend.stream_chat(request, cancel)
+        try:
+            for chunk in stream:
+                if cancel is not None and cancel.is_set():
+                    raise ReviewCancelled
+                pieces.append(chunk.text)
+                if chunk.done and chunk.metrics is not None:
+                    metrics = chunk.metrics
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # stops generation when we leave early
+        return "".join(pieces), metrics
 
     # --- refactor -----------------------------------------------------------------
     def refactor(
@@ -640,21 +656,11 @@ class ReviewEngine:
                 f"the selection ({end_line - start_line + 1} lines) is too large for num_ctx {s.num_ctx}; select less or raise num_ctx"
             )
         request = ModelRequest(messages, REFACTOR_SCHEMA, s.num_ctx, num_predict, seed=s.seed, timeout=s.timeout, keep_alive=s.keep_alive)
-        pieces: list[str] = []
-        metrics = Metrics()
-        stream = self.backend.stream_chat(request, cancel)
-        try:
-            for chunk in stream:
-                if cancel is not None and cancel.is_set():
-                    raise ReviewCancelled
-                pieces.append(chunk.text)
-                if chunk.done and chunk.metrics:
-                    metrics = chunk.metrics
-        finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
-        data = _loads_object(_after_think("".join(pieces)))
+        # Through the shared scheduler like every review request: one slot per request in flight.
+        with self.scheduler.slot(cancel, None):
+            reply, got = self._collect(request, cancel)
+        metrics = got or Metrics()
+        data = _loads_object(_after_think(reply))
         if data is None or not isinstance(data.get("replacement"), str):
             raise ModelError("the model's refactor reply was not the expected JSON; try again or select less code")
         replacement = fnd.strip_numbers(data["replacement"])
@@ -771,12 +777,8 @@ class _Answer:
         result.dropped.extend(self.dropped)
         result.loops_stopped += self.loops_stopped
         if self.verify is not None:
-            total = result.verify = result.verify or VerifyStats()
-            total.asked += self.verify.asked
-            total.confirmed += self.verify.confirmed
-            total.withdrawn += self.verify.withdrawn
-            total.failed += self.verify.failed
-            total.metrics.add(self.verify.metrics)
+            result.verify = result.verify or VerifyStats()
+            result.verify.add(self.verify)
             result.metrics.add(self.verify.metrics)
 
 

@@ -52,5 +52,5 @@ _JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def json_escaped(document: str) -> str:
-    """A JSON document with C1 controls, bidi overrides and lone surrogates as ``\\uXXXX``."""
+    """A JSON document with C1 controls, bidi overrides and lone surrogates as ``\\u`` escapes."""
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", document)

@@ -509,7 +509,7 @@ def test_bad_input(name: str, template: Path, server: FakeOllama, tmp_path: Path
         assert lines[0].startswith("gemma-review"), lines[0]
     if case.out is not None:
         assert re.search(case.out, out), out
-    # Whatever the model wrote, no terminal control reaches an output (JSON escapes them as \uXXXX).
+    # Whatever the model wrote, no terminal control reaches an output (JSON escapes them as \u escapes).
     assert not TERMINAL_CONTROLS.search(out), repr(out)
     assert not TERMINAL_CONTROLS.search(err), repr(err)
     if ("json" in case.argv or "sarif" in case.argv) and not case.stdout_closed:
