@@ -129,7 +129,7 @@ def test_hook_uses_the_demo_model_only_when_told(no_ollama: Scratch) -> None:
     s = no_ollama
     s.write("tiny.py", "def add(a, b):\n    return a + b\n")
     must(s.git("add", "tiny.py"))
-    proc = s.hook("--backend", "demo", "--num-predict", "8", "--num-ctx", "1024", "--timeout", "240", "tiny.py")
+    proc = s.hook("--backend", "demo", "--num-predict", "8", "--num-ctx", "2048", "--timeout", "240", "tiny.py")
     assert proc.returncode == 0, proc.stdout
     assert "DEMO model" in proc.stdout and "does not review code" in proc.stdout
     assert not demo_model_untouched()

@@ -709,4 +709,4 @@ async def test_dropped_findings_are_logged_at_the_log_level(profile: str, fake_o
         (line,) = [m for m in client.log_messages if m.message.startswith("dropped: ")]
         assert line.type == types.MessageType.Log
         assert "'Unsure remark': below confidence" in line.message
-        assert logs(client, r"^explain: 2 raw finding\(s\) from the model, 1 reported, 1 dropped")
+        assert logs(client, r"^explain: 2 raw findings from the model, 1 reported, 1 dropped")
