@@ -131,14 +131,15 @@ def prefer_whole(units: list[Unit], file_lines: list[str], budget: int, estimate
     or would cost at least as much (never more than one request's budget).
 
     Changed lines stay what they were: the rest of the file is context, and findings
-    outside the change are dropped as before.
+    outside the change are dropped as before. The whole file is shown as it is now,
+    without the deleted lines the regions would show: a diff-scoped prompt must never
+    cost more than reviewing the whole file would.
     """
     if not units or units[0].whole_file:
         return units
     n = len(file_lines)
     whole = Unit(units[0].path, units[0].language, 1, n, tuple(file_lines),
-                 frozenset().union(*(u.changed for u in units)), whole_file=True,
-                 removed=_all_removed(units))
+                 frozenset().union(*(u.changed for u in units)), whole_file=True)
     sizes = {whole.path: n}
     whole_cost = _cost([whole], estimate, sizes)
     if whole_cost > budget:
