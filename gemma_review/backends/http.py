@@ -18,9 +18,11 @@ from __future__ import annotations
 import html
 import re
 import ssl
+import socket
 import threading
+import time
 import urllib.request
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -179,3 +181,42 @@ def client_for(
         headers=headers,
         **client_kwargs(host, timeout, where=where, network_backend=network_backend, transport=transport),
     )
+
+
+class RequestWatch:
+    """Shuts a request's sockets down when ``cancel`` is set or the deadline passes.
+
+    A read blocked in a long prefill (Ollama sends no byte before the first token) returns
+    at once, and the server, seeing the client gone, stops generating. The deadline bounds
+    the whole request, so a stream that trickles a token now and then still ends on time.
+    """
+
+    POLL = 0.05
+
+    def __init__(self, sockets: Callable[[], Iterable[Any]], cancel: threading.Event | None, deadline: float) -> None:
+        self._sockets = sockets
+        self._cancel = cancel
+        self._deadline = deadline
+        self._done = threading.Event()
+        self.fired: str | None = None  # "cancel" | "deadline"
+        self._thread = threading.Thread(target=self._run, name="gemma-review-request-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(self.POLL):
+            if self._cancel is not None and self._cancel.is_set():
+                self.fired = "cancel"
+            elif time.monotonic() >= self._deadline:
+                self.fired = "deadline"
+            else:
+                continue
+            for sock in list(self._sockets()):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except (OSError, AttributeError):
+                    pass  # already closed
+            return
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()

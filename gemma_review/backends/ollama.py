@@ -122,46 +122,6 @@ class _SocketRecorder:
         self._inner.sleep(seconds)
 
 
-class _Watch:
-    """Shuts the request's sockets down when ``cancel`` is set or the deadline passes.
-
-    Ollama stops generating when the client goes away; the deadline bounds the whole
-    request, so a stream that trickles a token now and then still ends on time.
-    """
-
-    POLL = 0.05
-
-    def __init__(self, recorder: _SocketRecorder, cancel: threading.Event | None, deadline: float) -> None:
-        self._cancel = cancel
-        self._recorder = recorder
-        self._deadline = deadline
-        self._done = threading.Event()
-        self.fired: str | None = None  # "cancel" | "deadline"
-        self._thread = threading.Thread(target=self._run, name="gemma-review-ollama-watch", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        import socket
-
-        while not self._done.wait(self.POLL):
-            if self._cancel is not None and self._cancel.is_set():
-                self.fired = "cancel"
-            elif time.monotonic() >= self._deadline:
-                self.fired = "deadline"
-            else:
-                continue
-            for sock in list(self._recorder.sockets):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except (OSError, AttributeError):
-                    pass  # already closed
-            return
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
-
-
 class OllamaBackend:
     """Streams chat replies from an Ollama server."""
 
@@ -197,13 +157,15 @@ class OllamaBackend:
         import httpx
         import ollama
 
+        from .http import RequestWatch
+
         if cancel is not None and cancel.is_set():
             return
         recorder = _SocketRecorder()
         client = self._new_client(request.timeout, recorder)
         start = time.monotonic()
         deadline = start + request.timeout
-        watch = _Watch(recorder, cancel, deadline)
+        watch = RequestWatch(lambda: recorder.sockets, cancel, deadline)
         first: float | None = None
         stream = None
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import httpx
 from ..config import Settings, timeout_setting
 from ..errors import ModelError, ModelNotFoundError, ModelUnavailableError, PromptTooLargeError
 from .base import BackendInfo, Chunk, Metrics, ModelRequest
-from .http import OUT_OF_MEMORY, client_for, one_line
+from .http import OUT_OF_MEMORY, RequestWatch, client_for, one_line
 
 MS = 1000.0  # llama.cpp reports timings in milliseconds
 
@@ -105,46 +104,6 @@ class _Usage:
             truncated=self.finish_reason == "length",
             requests=1,
         )
-
-
-class _CancelWatch:
-    """Shuts the socket down when ``cancel`` is set or the deadline passes, so a read
-    blocked in a long prefill (no bytes arrive until the first token) returns at once and
-    the server, seeing the client gone, stops the request. The deadline bounds the whole
-    reply: a stream that trickles a token now and then still ends on time."""
-
-    POLL = 0.05
-
-    def __init__(self, cancel: threading.Event | None, sock: socket.socket | None, deadline: float) -> None:
-        self._cancel = cancel
-        self._sock = sock
-        self._deadline = deadline
-        self._done = threading.Event()
-        self.fired: str | None = None  # "cancel" | "deadline"
-        self._thread: threading.Thread | None = None
-        if sock is not None:
-            self._thread = threading.Thread(target=self._run, name="gemma-review-cancel", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while not self._done.wait(self.POLL):
-            if self._cancel is not None and self._cancel.is_set():
-                self.fired = "cancel"
-            elif time.monotonic() >= self._deadline:
-                self.fired = "deadline"
-            else:
-                continue
-            if self._sock is not None:
-                try:
-                    self._sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # already closed
-            return
-
-    def stop(self) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
 
 
 class OpenAIChatClient:
@@ -262,7 +221,7 @@ class OpenAIChatClient:
         done = False
         stray: str | None = None
         response: httpx.Response | None = None
-        watch: _CancelWatch | None = None
+        watch: RequestWatch | None = None
         if cancel is not None and cancel.is_set():
             return
         try:
@@ -284,7 +243,7 @@ class OpenAIChatClient:
             assert response is not None
             network = response.extensions.get("network_stream")
             sock = network.get_extra_info("socket") if network is not None else None
-            watch = _CancelWatch(cancel, sock, start + request.timeout)
+            watch = RequestWatch(lambda: [sock] if sock is not None else [], cancel, start + request.timeout)
             for line in response.iter_lines():
                 if cancel is not None and cancel.is_set():
                     return
