@@ -11,43 +11,20 @@ import json
 import os
 import shutil
 import stat
-import sys
 from pathlib import Path
 
 import pytest
 
 from gemma_review.cli import main
-from tests.conftest import SAMPLES
 from tests.fake_ollama import FakeOllama
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+# The streak finding, the reply wrapper and the work folder are test_cli's.
+from tests.test_cli import STREAK_FINDING as LABELLED
+from tests.test_cli import finding_json as finding
+from tests.test_cli import reply, work  # noqa: F401 - work is a fixture
 
-STREAK = next(s for s in tomllib.loads((SAMPLES / "labels.toml").read_text())["samples"] if s["file"] == "streak.py")
-LABELLED = STREAK["findings"][0]
 # The fix from the issue that parses but leaves `current` undefined in the loop body.
 DROPS_CURRENT = '    for date in sorted({event["date"] for event in events}):'
-
-
-def finding(**over: object) -> dict:
-    base = {k: LABELLED[k] for k in (
-        "line", "end_line", "severity", "category", "title", "explanation",
-        "existing_code", "suggested_code", "confidence")}
-    base.update(over)
-    return base
-
-
-def reply(*findings: dict) -> str:
-    return json.dumps({"findings": list(findings)})
-
-
-@pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copy(SAMPLES / "streak.py", tmp_path / "streak.py")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def run(capsys: pytest.CaptureFixture[str], server: FakeOllama, *argv: str) -> tuple[int, str, str]:
