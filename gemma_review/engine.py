@@ -594,7 +594,7 @@ class ReviewEngine:
         s = self.settings
         stats = answer.verify = answer.verify or VerifyStats()
         stats.asked += 1
-        messages = verify_messages(unit, f.line, f.end_line, f.severity, f.category, f.title, f.explanation)
+        messages = _encodable(verify_messages(unit, f.line, f.end_line, f.severity, f.category, f.title, f.explanation))
         request = ModelRequest(
             messages=messages, schema=VERIFY_SCHEMA, num_ctx=s.num_ctx, num_predict=VERIFY_NUM_PREDICT,
             seed=s.seed, timeout=s.timeout, keep_alive=s.keep_alive,

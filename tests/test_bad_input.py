@@ -400,6 +400,9 @@ CASES: dict[str, Case] = {
                                        sees="z = 3", out=r"No findings in 1 file"),
     "streams/non-utf8-file-name-hostile": Case(["review", "src"], 1, None, write("src/\udcff.py", HOSTILE_SOURCE),
                                                out=r"src/\\udcff\.py:2:"),
+    # The verification pass sends the model's own text back: a lone surrogate in it must encode too.
+    "streams/non-utf8-file-name-hostile-verify": Case(["review", "src", "--verify"], 1, None, write("src/\udcff.py", HOSTILE_SOURCE),
+                                                      out=r"src/\\udcff\.py:2:"),
     "streams/non-utf8-file-name-staged": Case(["review", "--staged"], 0, None,
                                               chain(write("caf\udce9.py", "z = 3\n"), run_git("add", "-A")),
                                               sees="z = 3", out=r"No findings in 1 file"),
