@@ -344,7 +344,7 @@ def gpu_memory(engine: Any) -> int | None:
 
 def run_model(engine: Any, samples: Sequence[Sample], root: Path, min_confidence: float | None = None, log: Any = None) -> Row:
     """Review every sample with ``engine``, one at a time, saying on ``log`` as each finishes."""
-    from .engine import ReviewResult, VerifyStats
+    from .result import ReviewResult, VerifyStats
     from .intake import from_files
     from .progress import ProgressBar
 

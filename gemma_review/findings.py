@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import CATEGORIES, SEVERITIES, Settings
+from .config import CATEGORIES, SEVERITIES
 from .units import Unit
 
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
@@ -314,19 +314,6 @@ def suppressed(file_lines: list[str], f: Finding) -> bool:
     return False
 
 
-def passes(f: Finding, settings: Settings) -> bool:
-    return filtered_out(f, settings) is None
-
-
-def filtered_out(f: Finding, settings: Settings) -> str | None:
-    """The DROP_REASONS key the settings drop ``f`` for, or None when it passes."""
-    if f.confidence < settings.min_confidence:
-        return "below confidence"
-    if not f.at_least(settings.min_severity) or f.category not in settings.categories:
-        return "severity filter"
-    return None
-
-
 # The engine's severity rule (README "Severity"): how bad a finding may be depends on what
 # it is about. A style remark never blocks a commit; only a bug or a security hole is an error.
 # The limits are the ``severity_limits`` setting, parsed by config.parse_severity_limits.
@@ -385,18 +372,23 @@ def in_changed(f: Finding, changed: set[int] | frozenset[int]) -> bool:
     return any(n in changed for n in range(f.line, f.end_line + 1))
 
 
+def same_problem(a: Finding, b: Finding) -> bool:
+    """One rule for "the same problem": the same anchored code, or overlapping lines with the
+    same category or the same title (ignoring case and spacing)."""
+    if a.fingerprint == b.fingerprint:
+        return True
+    overlap = a.path == b.path and a.line <= b.end_line and b.line <= a.end_line
+    return overlap and (a.category == b.category or _squash(a.title.lower()) == _squash(b.title.lower()))
+
+
 def dedupe(findings: list[Finding]) -> list[Finding]:
-    """One finding per (fingerprint) or per overlapping same-category title; the surest wins."""
+    """One finding per problem (:func:`same_problem`); the surest wins; in report order."""
     kept: list[Finding] = []
     for f in sorted(findings, key=lambda x: -x.confidence):
-        dup = False
-        for k in kept:
-            same_code = k.fingerprint == f.fingerprint
-            overlap = k.path == f.path and k.line <= f.end_line and f.line <= k.end_line
-            same_title = _squash(k.title.lower()) == _squash(f.title.lower())
-            if same_code or (overlap and (same_title or k.category == f.category)):
-                dup = True
-                break
-        if not dup:
+        if not any(same_problem(k, f) for k in kept):
             kept.append(f)
-    return sorted(kept, key=lambda x: (x.path, x.line, x.column, -SEVERITY_RANK[x.severity]))
+    return in_report_order(kept)
+
+
+def in_report_order(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda x: (x.path, x.line, x.column, -SEVERITY_RANK[x.severity]))

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import TextIO
 
-from .engine import Progress
+from .result import Progress
 
 SPINNER = "|/-\\"
 TICK_SECONDS = 0.1

@@ -109,6 +109,7 @@ def run(
     cwd: Path | None = None,
 ) -> int:
     """Review ``source`` with the settings (defaults < files < env < ``overrides``); the exit code."""
+    from . import events as ev
     from .config import load_settings
     from .engine import ReviewEngine
     from .progress import ProgressBar
@@ -125,14 +126,20 @@ def run(
     engine = ReviewEngine(settings, root=loaded.root, allow_demo=True)
     quiet = output.quiet
     bar = ProgressBar(enabled=None if not quiet else False)
-    engine.on_text = bar.on_text
+
+    def watch(event: ev.Event) -> None:
+        if isinstance(event, ev.ProgressMade):
+            bar.update(event.progress)
+        elif isinstance(event, ev.Streamed):
+            bar.on_text(event.text)
+        elif isinstance(event, ev.Planned) and event.notice and not quiet and event.notice not in told:
+            told.add(event.notice)  # the backend's word (the demo model) comes before the report
+            sys.stderr.write(f"gemma-review: {event.notice}\n")
+            sys.stderr.flush()
+
+    told: set[str] = set()
     try:
-        if any(not c.skip_reason for c in changes):
-            engine.backend  # choose it now so its notice (smoke model) comes before the report
-            if engine.backend_notice and not quiet:
-                sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
-                sys.stderr.flush()
-        result = engine.review(changes, on_progress=bar.update)
+        result = engine.run([changes], watch).execute()
     finally:
         bar.finish()
         engine.close()
@@ -156,9 +163,8 @@ def run(
         write_explain(result)
     if not quiet:
         write_notes(result)
-        for path, reason in result.skipped:
-            if reason not in ("no reviewable lines",):
-                sys.stderr.write(f"gemma-review: skipped {one_line(path)}: {reason}\n")
+        for skip in result.skips_to_tell():
+            sys.stderr.write(f"gemma-review: skipped {one_line(skip.path)}: {skip.reason}\n")
     remaining = result.findings
     if output.fix:
         remaining = apply_all_fixes(result)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -121,7 +121,7 @@ def review(overrides: Mapping[str, Any], run: HookRun, root: Path, target: Targe
         for warning in loaded.warnings:
             sys.stderr.write(f"gemma-review: warning: {warning}\n")
     # No single model request may outlive the hook's budget.
-    settings.timeout = max(1.0, min(settings.timeout, deadline - time.monotonic()))
+    settings = replace(settings, timeout=max(1.0, min(settings.timeout, deadline - time.monotonic())))
     engine = ReviewEngine(settings, root=loaded.root)
     outcome = review_within(engine, target.changes, deadline)
     if outcome.finished:
@@ -138,9 +138,8 @@ def review(overrides: Mapping[str, Any], run: HookRun, root: Path, target: Targe
         if engine.backend_notice:
             sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
         write_notes(result)
-        for path, why in result.skipped:
-            if why != "no reviewable lines":
-                sys.stderr.write(f"gemma-review: skipped {one_line(path)}: {why}\n")
+        for skip in result.skips_to_tell():
+            sys.stderr.write(f"gemma-review: skipped {one_line(skip.path)}: {skip.reason}\n")
 
     blocking = settings.fail_on != "never" and any(f.at_least(settings.fail_on) for f in result.findings)
     if not outcome.complete:

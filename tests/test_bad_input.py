@@ -110,7 +110,7 @@ class Case:
     stdin: bytes | str = b""  # "closed": fd 0 closed; "diff"/"crlf-diff": the repo's `git diff` (saved with CRLF)
     out: str | None = None  # regex stdout must match
     stdout_closed: bool = False  # the reader is gone before anything is written (`| true`)
-    crash: bool = False  # ReviewEngine.review raises: the unexpected, as a bug would
+    crash: bool = False  # a review run raises: the unexpected, as a bug would
     sees: str | None = None  # the model must have been asked about this
     never_sees: str | None = SECRET  # ... and never about this
     writes_log: bool = False
@@ -118,10 +118,10 @@ class Case:
 
 CRASH = (
     "import sys\n"
-    "import gemma_review.engine as engine\n"
-    "def review(*args, **kwargs):\n"
+    "import gemma_review.run as run\n"
+    "def execute(*args, **kwargs):\n"
     "    raise RuntimeError('simulated bug')\n"
-    "engine.ReviewEngine.review = review\n"
+    "run.ReviewRun.execute = execute\n"
     "from gemma_review.cli import main\n"
     "raise SystemExit(main(sys.argv[1:]))\n"
 )

@@ -17,7 +17,6 @@ from gemma_review.findings import (
     fingerprint,
     in_changed,
     normalize,
-    passes,
     suppressed,
 )
 from gemma_review.units import Unit
@@ -235,15 +234,34 @@ def test_suppressed_at_line_one() -> None:
 @pytest.mark.parametrize(
     "settings, kw, expected",
     [
-        (Settings(), {}, True),
-        (Settings(min_confidence=0.95), {}, False),
-        (Settings(min_severity="error"), {"severity": "warning"}, False),
-        (Settings(min_severity="warning"), {"severity": "error"}, True),
-        (Settings(categories=["security"]), {"category": "bug"}, False),
+        (Settings(), {}, None),
+        (Settings(min_confidence=0.95), {}, ("below confidence", "")),
+        (Settings(min_severity="error"), {"severity": "warning"}, ("severity filter", "min_severity")),
+        (Settings(min_severity="warning"), {"severity": "error"}, None),
+        (Settings(categories=["security"]), {"category": "bug"}, ("severity filter", "categories")),
     ],
 )
-def test_passes(settings: Settings, kw: dict, expected: bool) -> None:
-    assert passes(finding(**kw), settings) is expected
+def test_policy_names_the_filter(settings: Settings, kw: dict, expected: tuple[str, str] | None) -> None:
+    from gemma_review.policy import why_hidden
+
+    assert why_hidden(finding(**kw), settings, None, ["x"] * 20) == expected
+
+
+def test_policy_shows_one_finding_per_problem_and_counts_hidden_copies_once() -> None:
+    from gemma_review.findings import Dropped
+    from gemma_review.policy import ShowPolicy
+
+    policy = ShowPolicy(Settings(min_confidence=0.6))
+    lines = ["x"] * 20
+    first = finding(3, 4)
+    assert policy.decide(first, None, lines) is not None and policy.shown == [first]
+    again = finding(4, 5)  # overlapping lines, same category: the same problem
+    dropped = policy.decide(again, None, lines)
+    assert isinstance(dropped, Dropped) and dropped.reason == "duplicate"
+    low = finding(10, 10, confidence=0.1)
+    for _ in range(2):  # a cached copy of the same finding is counted once
+        assert policy.decide(low, None, lines).reason == "below confidence"
+    assert policy.notes() == ["1 finding below min_confidence 0.6 hidden; --min-confidence 0 shows it"]
 
 
 def test_in_changed() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..engine import ReviewResult
+from ..result import ReviewResult
 
 FORMATS = ("text", "json", "sarif", "github")
 

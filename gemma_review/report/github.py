@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..engine import ReviewResult
+from ..result import ReviewResult
 from ..terminal import safe
 
 COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from .. import __version__
-from ..engine import ReviewResult
+from ..result import ReviewResult
 from ..findings import Finding
 from .edits import fix_edit
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from .. import __version__
 from ..config import CATEGORIES
-from ..engine import ReviewResult
+from ..result import ReviewResult
 from .edits import fix_edit
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

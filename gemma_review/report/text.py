@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TextIO
 
-from ..engine import ReviewResult
+from ..result import ReviewResult
 from ..findings import Finding
 from ..fixes import apply_to_text, choose_fixes
 from ..terminal import safe

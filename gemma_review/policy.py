@@ -1,0 +1,111 @@
+"""One policy decides which findings are shown, and names every other one's reason.
+
+Severity caps, the changed-lines rule, confidence, severity and category filters, the
+``gemma-review: ignore`` comments and de-duplication, in that order, with the reason
+vocabulary of :data:`findings.DROP_REASONS` (anchoring's reasons come from
+:func:`findings.judge`). JSON ``dropped``, ``--explain``, the run's notes and the LSP log
+all read these records; nothing else decides.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from . import findings as fnd
+from .config import CATEGORIES, Settings, parse_severity_limits
+from .findings import Dropped, Finding
+
+# The detail of a "severity filter" drop: which setting hid it (the notes say how to see it).
+BY_SEVERITY = "min_severity"
+BY_CATEGORY = "categories"
+
+
+def why_hidden(f: Finding, settings: Settings, changed: set[int] | frozenset[int] | None, file_lines: list[str]) -> tuple[str, str] | None:
+    """(DROP_REASONS key, detail) of the filter that hides ``f``, or None when it passes."""
+    if changed is not None and not fnd.in_changed(f, changed):
+        return "outside changed lines", ""
+    if f.confidence < settings.min_confidence:
+        return "below confidence", ""
+    if not f.at_least(settings.min_severity):
+        return "severity filter", BY_SEVERITY
+    if f.category not in settings.categories:
+        return "severity filter", BY_CATEGORY
+    if fnd.suppressed(file_lines, f):
+        return "suppressed", ""
+    return None
+
+
+@dataclass
+class ShowPolicy:
+    """The decisions of one run: what it showed, and how many it hid by which filter."""
+
+    settings: Settings
+    limits: dict[str, str] = field(default_factory=dict)
+    shown: list[Finding] = field(default_factory=list)
+    hidden: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _hidden_once: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if not self.limits:
+            self.limits = parse_severity_limits(self.settings.severity_limits)
+
+    def cap(self, f: Finding) -> Finding:
+        return fnd.cap_severity(f, self.limits)
+
+    def decide(self, f: Finding, changed: set[int] | frozenset[int] | None, file_lines: list[str]) -> Finding | Dropped:
+        """``f`` (capped) when it is to be shown, else the record of why not."""
+        f = self.cap(f)
+        why = why_hidden(f, self.settings, changed, file_lines)
+        if why is not None:
+            reason, detail = why
+            if (reason, detail, f.fingerprint) not in self._hidden_once:  # a cached copy counts once
+                self._hidden_once.add((reason, detail, f.fingerprint))
+                self.hidden[why] += 1
+            return Dropped.of_finding(f, reason, detail)
+        if any(fnd.same_problem(k, f) for k in self.shown):
+            return Dropped.of_finding(f, "duplicate")
+        self.shown.append(f)
+        return f
+
+    def replace(self, old: Finding, new: Finding) -> None:
+        """``new`` (the verification pass's verdict on ``old``) is shown in its place."""
+        for i, k in enumerate(self.shown):
+            if k is old:
+                self.shown[i] = new
+                return
+
+    def notes(self) -> list[str]:
+        """One note per filter that hid findings, saying how to see them."""
+        s = self.settings
+        out = []
+        for key in NOTE_ORDER:
+            n = self.hidden.get(key, 0)
+            if not n:
+                continue
+            what = f"{n} finding{'s' if n != 1 else ''}"
+            them = "them" if n != 1 else "it"
+            reason, detail = key
+            if reason == "outside changed lines":
+                out.append(f"{what} outside the changed lines hidden; reviewing the whole file shows {them}")
+            elif reason == "below confidence":
+                out.append(f"{what} below min_confidence {s.min_confidence:g} hidden; --min-confidence 0 shows {them}")
+            elif detail == BY_SEVERITY:
+                out.append(f"{what} below min_severity {s.min_severity} hidden; --min-severity info shows {them}")
+            elif detail == BY_CATEGORY:
+                out.append(
+                    f"{what} outside categories {','.join(s.categories)} hidden; "
+                    f"--categories {','.join(CATEGORIES)} shows {them}"
+                )
+            else:
+                out.append(f"{what} silenced by a gemma-review: ignore comment hidden")
+        return out
+
+
+NOTE_ORDER = (
+    ("outside changed lines", ""),
+    ("below confidence", ""),
+    ("severity filter", BY_SEVERITY),
+    ("severity filter", BY_CATEGORY),
+    ("suppressed", ""),
+)
