@@ -14,7 +14,6 @@ import stat
 import sys
 import threading
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -44,6 +43,7 @@ from .options import EditorOptions
 from .progress import STATUS_METHOD, ReviewProgress, StatusTracker, progress_message
 from .protocol import GemmaProtocol
 from .reviewer import Job, Reviewer, run_in_thread
+from .state import ClientFeatures, DocState, PendingRemap
 
 log = logging.getLogger("gemma_review.lsp")
 
@@ -51,66 +51,10 @@ REVIEW_FILE = "gemma-review.reviewFile"
 REVIEW_CHANGES = "gemma-review.reviewChanges"
 REQUEST_FAILED = -32803  # LSP RequestFailed
 CONFIG_WAIT_SECONDS = 5.0  # a client that never answers workspace/configuration must not stall reviews
-# The VS Code extension closes its own "model unavailable" notice once the model is back,
-# which a window/showMessage cannot do; a client that says so gets only the status notification.
-MODEL_NOTICE_CAPABILITY = "gemmaReviewModelNotice"
 REPROBE_SECONDS = 3.0  # while the model is unavailable, ask its server this often whether it is back
 # Above this many lines, matching a whole-document change's lines runs in a worker thread:
 # even near-linear, 20,000 lines take long enough to delay every other request behind it.
 REMAP_OFF_LOOP_LINES = 5_000
-
-
-@dataclass
-class ClientFeatures:
-    progress: bool = False
-    resolve_edit: bool = False
-    versioned_edits: bool = False
-    configuration: bool = False
-    apply_edit: bool = False
-    model_notice: bool = False  # the client (our VS Code extension) shows "model unavailable" itself
-
-    @classmethod
-    def of(cls, caps: types.ClientCapabilities) -> ClientFeatures:
-        window = caps.window
-        ws = caps.workspace
-        td = caps.text_document
-        resolve = td.code_action.resolve_support if td and td.code_action else None
-        return cls(
-            progress=bool(window and window.work_done_progress),
-            resolve_edit=bool(resolve and "edit" in (resolve.properties or [])),
-            versioned_edits=bool(ws and ws.workspace_edit and ws.workspace_edit.document_changes),
-            configuration=bool(ws and ws.configuration),
-            apply_edit=bool(ws and ws.apply_edit),
-            model_notice=isinstance(caps.experimental, dict) and bool(caps.experimental.get(MODEL_NOTICE_CAPABILITY)),
-        )
-
-
-@dataclass
-class DocState:
-    uri: str
-    target: Target
-    version: int | None
-    lines: list[str]  # the protocol's lines (lines.split), not git's
-    findings: list[LiveFinding] = field(default_factory=list)
-    settings: Settings | None = None
-    spans: tuple[int | None, list[tuple[int, int]] | None] = (None, None)  # (version, definition spans)
-    snapshot: str | None = None  # the text read from disk, for a file the editor has not opened
-    remap: PendingRemap | None = None  # findings being moved in a worker thread (a large document)
-
-
-@dataclass(eq=False)
-class PendingRemap:
-    """Findings whose new place is being worked out off the event loop.
-
-    Until it is, they are held here (not in ``DocState.findings``) because their ranges
-    are on ``lines``, an older text than the document's: hover and code actions must not
-    read them against the new one.
-    """
-
-    findings: list[LiveFinding]
-    lines: list[str]  # the text the findings' ranges refer to
-    version: int | None  # the document version the running remap moves them to
-    task: asyncio.Task[None] | None = None  # kept so the task is not collected while it runs
 
 
 class GemmaLanguageServer(LanguageServer):
