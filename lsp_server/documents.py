@@ -7,9 +7,11 @@ the buffer stops being the editor's. These classes apply edits by offset instead
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from lsprotocol import types
+from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument, Workspace
 
 from . import lines
@@ -56,3 +58,11 @@ def open_text(workspace: Workspace, uri: str) -> Any:
     from urllib.parse import unquote
 
     return workspace.text_documents.get(unquote(uri))
+
+
+def path_of(uri: str) -> Path | None:
+    """The resolved file path of a ``file:`` URI; None for any other scheme."""
+    if not uri.startswith("file:"):
+        return None
+    fs = to_fs_path(uri)
+    return Path(fs).resolve() if fs else None

@@ -20,6 +20,8 @@ from pygls.protocol.language_server import lsp_method
 
 from .documents import replace_workspace
 
+REQUEST_FAILED = -32803  # LSP RequestFailed: a request understood but not carried out
+
 
 @dataclass
 class BadRequest:

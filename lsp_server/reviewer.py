@@ -13,29 +13,11 @@ import asyncio
 import itertools
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
-if TYPE_CHECKING:  # types only: the server owns these, the reviewer just carries them
-    from gemma_review.config import Settings
-
-    from .diagnostics import LiveFinding
-    from .progress import ReviewProgress
-    from .server import DocState
+from .state import JobState
 
 T = TypeVar("T")
-
-
-@dataclass
-class JobState:
-    """The server's bookkeeping for one review, set as the review starts and runs."""
-
-    doc: DocState | None = None  # the document reviewed
-    lines: list[str] = field(default_factory=list)  # its lines as this review saw them
-    progress: ReviewProgress | None = None  # $/progress reporter, when the client shows progress
-    token: str | None = None  # that reporter's token
-    notice: str | None = None  # the backend's notice (e.g. the smoke model), logged once
-    settings: Settings | None = None  # what it ran with: re-probed when its model was unavailable
-    found: list[LiveFinding] = field(default_factory=list)  # this review's findings, as published
 
 
 @dataclass

@@ -19,6 +19,7 @@ from lsprotocol import types
 from gemma_review.findings import Finding
 from gemma_review.lsp import diagnostics
 from gemma_review.lsp import server as lsp_server
+from gemma_review.lsp import sync as lsp_sync
 from tests.fake_ollama import FakeOllama
 from tests.test_lsp_faults import MARK, flag_marked_line
 from tests.test_lsp_server import by_profile, change, ollama, published, session, until
@@ -201,7 +202,7 @@ def record_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 async def test_a_large_document_is_remapped_off_the_event_loop(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(lsp_server, "REMAP_OFF_LOOP_LINES", 20)  # the 50-line document counts as large
+    monkeypatch.setattr(lsp_sync, "REMAP_OFF_LOOP_LINES", 20)  # the 50-line document counts as large
     threads = record_threads(monkeypatch)
     doc = InProcess(tmp_path)
     doc.start(small_text(), marked_line=30)
@@ -224,7 +225,7 @@ async def test_a_small_document_is_remapped_at_once_on_the_loop(monkeypatch: pyt
 
 
 async def test_a_remap_overtaken_by_a_newer_version_is_dropped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(lsp_server, "REMAP_OFF_LOOP_LINES", 20)
+    monkeypatch.setattr(lsp_sync, "REMAP_OFF_LOOP_LINES", 20)
     real = diagnostics.line_mapping
     release = threading.Event()
     calls: list[int] = []
@@ -257,7 +258,7 @@ async def test_a_ranged_edit_while_a_remap_runs_matches_from_the_held_text(
 ) -> None:
     """The held findings are on the text before the first change, which the edit's range
     does not refer to: the server matches lines from that text to the newest one."""
-    monkeypatch.setattr(lsp_server, "REMAP_OFF_LOOP_LINES", 20)
+    monkeypatch.setattr(lsp_sync, "REMAP_OFF_LOOP_LINES", 20)
     real = diagnostics.line_mapping
     release = threading.Event()
     calls: list[int] = []
