@@ -1,4 +1,4 @@
-"""Intake: what changed. Diffs (unidiff), git (GitPython), files and editor buffers.
+"""Intake: what changed. Diffs (unidiff), git (through :mod:`.git_repo`), files and editor buffers.
 
 Every source becomes a list of :class:`FileChange`: the new text of a file and the
 lines that changed in it. Deletions, binary files, mode-only changes, renames without
@@ -7,19 +7,19 @@ edits and submodules are kept with a ``skip_reason`` instead of crashing.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
-import shutil
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from .errors import InputError
 from .textfile import NotText, decode, file_kind, read_text, split_lines
+
+if TYPE_CHECKING:
+    from .git_repo import GitRepo
 
 LineRanges = list[tuple[int, int]]
 # Lines the change deleted, keyed by the new-side line they stood just above
@@ -283,177 +283,129 @@ def from_files(paths: Iterable[Path], display_root: Path | None = None) -> list[
     return out
 
 
-# --- git ---------------------------------------------------------------------------
+# --- git: read through gemma_review.git_repo, shared with the hook ----------------------
 
-def open_repo(start: Path):  # -> git.Repo
-    import git
+def open_repo(start: Path) -> GitRepo:
+    """The repository holding ``start``; InputError outside one."""
+    from .git_repo import GitRepo
 
-    try:
-        repo = git.Repo(start, search_parent_directories=True)
-        # Read-only: take no optional locks, so the user's own git commands never find our
-        # index.lock (working-tree diffs also get a private index: see _private_index).
-        repo.git.update_environment(GIT_OPTIONAL_LOCKS="0")
-        return repo
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise InputError(f"{start} is not inside a git repository; review files or pass --diff") from None
-    except git.GitCommandNotFound:  # pragma: no cover - git missing
-        raise InputError("git is not installed; review files or pass --diff") from None
+    return GitRepo.find(start)
 
 
-def _git_diff(repo, *args: str, env: dict[str, str] | None = None) -> str:
-    import git
+def git_changes(
+    repo: GitRepo, spec: tuple[str, ...], blob_prefix: str, wanted: set[str] | None = None
+) -> list[FileChange]:
+    """The changes ``git diff <spec>`` shows, the new side read from git objects.
 
-    try:
-        # -M: renames; --no-ext-diff/--no-color/prefixes: plain a/ b/ output whatever the
-        # user's config says (diff.noprefix and diff.mnemonicPrefix change the path prefixes).
-        return repo.git.diff(
-            *args, "-M", "--no-color", "--no-ext-diff", "--src-prefix=a/", "--dst-prefix=b/", "-U0",
-            strip_newline_in_stdout=False, env=env,
-        )
-    except git.GitCommandError as exc:
-        raise InputError(f"git diff failed: {_git_error(exc)}") from None
-
-
-def _git_error(exc) -> str:
-    """The last line git printed, without GitPython's ``stderr: '...'`` wrapping."""
-    err = str(exc.stderr or "").strip()
-    if err.startswith("stderr:"):
-        err = err[len("stderr:"):].strip().strip("'")
-    lines = [ln.strip() for ln in err.splitlines() if ln.strip()]
-    if not lines:
-        return f"git exited with status {exc.status}"
-    last = lines[-1]
-    return last[len("fatal: "):] if last.startswith("fatal: ") else last
-
-
-def _head_exists(repo) -> bool:
-    try:
-        repo.head.commit
-        return True
-    except ValueError:
-        return False
-
-
-@contextlib.contextmanager
-def _private_index(repo) -> Iterator[dict[str, str]]:
-    """An environment pointing git at a throw-away copy of the index.
-
-    ``git diff <rev>`` against the working tree refreshes the index's stat data and writes
-    it back (GIT_OPTIONAL_LOCKS does not stop that); a review must leave the index alone.
+    ``blob_prefix`` names the new side for paths the raw listing missed (``":"`` for the
+    index, ``"<rev>:"`` for a commit). ``wanted`` keeps only those repo-relative paths.
+    The texts are blobs, never the working tree: ``abspath`` is None.
     """
-    index = Path(repo.git.rev_parse("--git-path", "index"))
-    if not index.is_absolute():
-        index = Path(repo.working_tree_dir or ".") / index
-    with tempfile.TemporaryDirectory(prefix="gemma-review-") as tmp:
-        copy = Path(tmp) / "index"
-        if index.is_file():
-            shutil.copyfile(index, copy)
-        yield {"GIT_INDEX_FILE": str(copy)}
+    from .git_repo import SUBMODULE_MODE, SYMLINK_MODE
+
+    diff_files = [df for df in parse_diff(repo.diff_patch(*spec)) if wanted is None or df.path in wanted]
+    if not diff_files:
+        return []
+    raw = repo.diff_raw(*spec)
+    out: list[FileChange] = []
+    to_read: dict[str, str] = {}
+    for df in diff_files:
+        entry = raw.get(df.path)
+        if df.skip_reason:
+            out.append(FileChange(df.path, skip_reason=df.skip_reason, status=df.status))
+        elif entry is not None and entry.new_mode == SYMLINK_MODE:
+            out.append(FileChange(df.path, skip_reason=SYMLINK, status=df.status))
+        elif entry is not None and entry.new_mode == SUBMODULE_MODE:
+            out.append(FileChange(df.path, skip_reason="submodule", status=df.status))
+        elif entry is not None and entry.intent_to_add:
+            out.append(FileChange(df.path, skip_reason="not staged (intent to add)", status=df.status))
+        else:
+            to_read[df.path] = entry.new_sha if entry is not None else f"{blob_prefix}{df.path}"
+            out.append(FileChange(df.path, changed=df.changed, status=df.status, removed=df.removed))
+    blobs = repo.read_blobs(list(to_read.values()))
+    for change in out:
+        if change.path not in to_read:
+            continue
+        data = blobs.get(to_read[change.path])
+        if data is None:
+            change.changed, change.skip_reason = None, "not found in git"
+            continue
+        try:
+            change.text = decode(data)
+        except NotText as exc:
+            change.changed, change.skip_reason = None, str(exc)
+            continue
+        n_lines = len(split_lines(change.text))
+        change.changed = to_ranges(min(n, max(n_lines, 1)) for a, b in change.changed or [] for n in range(a, b + 1))
+        change.removed = clamp_removed(change.removed, n_lines)
+    return out
 
 
-def _check_merged(repo) -> None:
-    """Refuse during a conflict: the index holds three versions, the file conflict markers."""
-    out = repo.git.ls_files("-u", "-z", strip_newline_in_stdout=False)
-    paths = list(dict.fromkeys(entry.split("\t", 1)[-1] for entry in out.split("\0") if entry))
-    if paths:
-        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-        raise InputError(f"unmerged path{'s' if len(paths) > 1 else ''} {shown}: resolve the conflict first (edit, then git add)")
+def staged_changes(repo: GitRepo, wanted: set[str] | None = None) -> list[FileChange]:
+    """What ``git commit`` would record: the index against HEAD (the empty tree before the
+    first commit). Git reads the index, so ``GIT_INDEX_FILE`` is honoured: during
+    ``git commit -a`` or ``git commit <paths>`` hooks see a temporary index."""
+    return git_changes(repo, ("--cached", repo.head_or_empty_tree()), ":", wanted)
 
 
-def _merge_base(repo, base: str, head: str) -> str:
-    import git
+def range_changes(repo: GitRepo, base: str, head: str, wanted: set[str] | None = None) -> list[FileChange]:
+    """``base...head``: what ``head`` adds since it forked from ``base``, head's blobs."""
+    repo.merge_base(base, head)  # a clear error when there is none (shallow clone, unrelated)
+    return git_changes(repo, (f"{base}...{head}",), f"{head}:", wanted)
 
-    try:
-        return repo.git.merge_base(base, head)
-    except git.GitCommandError as exc:
-        if exc.status != 1 or (exc.stderr or "").strip():
-            raise
-    # Exit 1 and silence: no common ancestor in the history this clone has.
-    if repo.git.rev_parse("--is-shallow-repository").strip() == "true":
-        raise InputError(
-            f"no merge base of '{base}' and {head} in this shallow clone; fetch more history: "
-            f"git fetch --deepen=100 (or git fetch --unshallow)"
-        ) from None
-    raise InputError(f"'{base}' and {head} have no common history; nothing to compare") from None
+
+def commit_changes(repo: GitRepo, head: str, wanted: set[str] | None = None) -> list[FileChange]:
+    """Every file of ``head`` as new (a history pushed from its root commit)."""
+    return git_changes(repo, (repo.empty_tree(), head), f"{head}:", wanted)
 
 
 def from_staged(start: Path) -> list[FileChange]:
-    """What ``git commit`` would record: index blobs, never the working tree."""
-    import git
+    """What ``git commit`` would record: index blobs, never the working tree.
 
+    The same changes the hook reviews; ``abspath`` is set so ``--fix`` can write the file.
+    """
     repo = open_repo(start)
-    root = Path(repo.working_tree_dir or start)
-    _check_merged(repo)
-    if not _head_exists(repo):
-        # No commit yet: compare the index with the empty tree.
-        empty = repo.git.hash_object("-t", "tree", "/dev/null")
-        diff = _git_diff(repo, "--cached", empty)
-    else:
-        diff = _git_diff(repo, "--cached")
-
-    def read(path: str) -> bytes | None:
-        # Ask git itself (not GitPython's index parser) so GIT_INDEX_FILE is honoured: during
-        # `git commit -a` or `git commit <paths>` hooks see a temporary index.
-        try:
-            return repo.git.cat_file("blob", f":{path}", stdout_as_string=False, strip_newline_in_stdout=False)
-        except git.GitCommandError:
-            return None
-
-    return _resolve(parse_diff(diff), read, root)
-
-
-def _blob_reader(repo, rev: str) -> Callable[[str], bytes | None]:
-    commit = repo.commit(rev)
-
-    def read(path: str) -> bytes | None:
-        try:
-            return (commit.tree / path).data_stream.read()
-        except KeyError:
-            return None
-
-    return read
+    repo.check_merged()
+    changes = staged_changes(repo)
+    for change in changes:
+        if change.text is not None:
+            change.abspath = repo.root / change.path
+    return changes
 
 
 def from_range(start: Path, base: str, head: str | None = None) -> list[FileChange]:
     """``base...head`` (head's blobs) or, without head, ``merge-base(base, HEAD)`` against the working tree."""
-    import git
+    from .git_repo import GitError
 
     repo = open_repo(start)
-    root = Path(repo.working_tree_dir or start)
-    if not _head_exists(repo):
+    root = repo.root
+    if not repo.has_head():
         raise InputError("the repository has no commits yet, so there is no base to compare with; use --staged or review files")
     for rev in (base, head):
         # Check each revision first so the message names the bad one (git's own is cryptic).
         if rev is not None:
-            try:
-                repo.commit(rev)
-            except (git.BadName, ValueError, git.GitCommandError):
-                raise InputError(f"'{rev}' is not a known git revision") from None
+            repo.resolve(rev)
     try:
         if head is None:
-            _check_merged(repo)
-            merge_base = _merge_base(repo, base, "HEAD")
-            with _private_index(repo) as env:
-                diff = _git_diff(repo, merge_base, env=env)
+            repo.check_merged()
+            merge_base = repo.merge_base(base, "HEAD")
+            with repo.private_index() as env:
+                diff = repo.diff_patch(merge_base, env=env)
             return _resolve(parse_diff(diff), lambda path: read_worktree(root, path), root)
-        _merge_base(repo, base, head)
-        diff = _git_diff(repo, f"{base}...{head}")
-        return _resolve(parse_diff(diff), _blob_reader(repo, head), None)
-    except git.GitCommandError as exc:
-        raise InputError(f"cannot compare with '{base}': {_git_error(exc)}") from None
-    except (git.BadName, ValueError):
-        raise InputError(f"'{head or base}' is not a known git revision") from None
+        return range_changes(repo, base, head)
+    except GitError as exc:
+        raise InputError(f"cannot compare with '{base}': {exc.detail or f'git exited with status {exc.status}'}") from None
 
 
 def head_text(repo_root: Path, path: Path) -> str | None:
-    """The file's text at HEAD, or None when untracked/new (then everything is changed)."""
-    import git
+    """The file's text at HEAD, or None when untracked/new (then everything is changed).
 
-    try:
-        repo = git.Repo(repo_root, search_parent_directories=True)
-        rel = path.resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
-        data = (repo.head.commit.tree / rel).data_stream.read()
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError, KeyError):
+    ``repo_root`` is kept for callers; git finds the repository from the file's folder.
+    """
+    from .git_repo import head_blob
+
+    data = head_blob(path)
+    if data is None:
         return None
     try:
         return decode(data)

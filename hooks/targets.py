@@ -1,168 +1,53 @@
 """What the hook reviews: the index (pre-commit) or the commits being pushed (pre-push).
 
-Everything is read through the ``git`` program, never the working tree, so a partially
-staged file is reviewed as it will be committed and unstaged edits stay untouched. Using
-``git`` itself (not GitPython's index reader) also honours ``GIT_INDEX_FILE``, which git
-points at a temporary index during ``git commit -a`` and ``git commit <paths>``; and it
-keeps the hook's start-up light.
+Everything is read from git objects through the engine's one git adapter
+(:mod:`gemma_review.git_repo`, the same reads as ``review --staged``), never the working
+tree, so a partially staged file is reviewed as it will be committed and unstaged edits
+stay untouched; git itself honours ``GIT_INDEX_FILE``, which it points at a temporary index
+during ``git commit -a`` and ``git commit <paths>``.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from gemma_review import git_repo
 from gemma_review.errors import InputError
-from gemma_review.intake import FileChange, parse_diff
-
-ZERO_SHA_CHARS = "0"
-SYMLINK_MODE = "120000"
-SUBMODULE_MODE = "160000"
-# Plain, parseable output whatever the user's git config says.
-DIFF_FLAGS = (
-    "-M", "--no-color", "--no-ext-diff", "--no-textconv", "--ignore-submodules=none",
-    "--src-prefix=a/", "--dst-prefix=b/",
-)
-
+from gemma_review.git_repo import ZERO_SHA_CHARS, GitRepo
+from gemma_review.intake import FileChange, commit_changes, range_changes, staged_changes
 
 def run_git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    cmd = ["git", "--no-optional-locks", "-c", "core.quotePath=false", *args]
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise InputError("git is not installed or not on PATH") from None
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise InputError(f"git {args[0]} failed: {err[-1] if err else f'exit {proc.returncode}'}")
-    return proc.stdout
+    """``git <args>`` in ``cwd`` through the engine's one git runner; InputError on failure."""
+    return git_repo.run_git(cwd, *args, stdin=stdin)
 
 
 def repo_root(start: Path) -> Path:
-    try:
-        out = run_git(start, "rev-parse", "--show-toplevel")
-    except InputError:
-        raise InputError(f"{start} is not inside a git work tree; the hook reviews what git is about to commit") from None
-    return Path(out.decode("utf-8", "surrogateescape").strip())
+    root = git_repo.find_root(start)
+    if root is None:
+        raise InputError(f"{start} is not inside a git work tree; the hook reviews what git is about to commit")
+    return root
 
 
 def rev_exists(root: Path, rev: str) -> bool:
-    try:
-        run_git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-        return True
-    except InputError:
-        return False
-
-
-def empty_tree(root: Path) -> str:
-    # Computed, not hard-coded: SHA-256 repositories have a different empty tree.
-    return run_git(root, "hash-object", "-t", "tree", "/dev/null").decode().strip()
-
-
-@dataclass
-class RawEntry:
-    new_mode: str
-    new_sha: str
-
-
-def _raw_entries(root: Path, spec: tuple[str, ...]) -> dict[str, RawEntry]:
-    """New mode and blob per path, from ``git diff --raw -z`` (exact, unquoted paths)."""
-    out = run_git(root, "diff", "--raw", "-z", "--no-abbrev", *DIFF_FLAGS, *spec)
-    fields = out.decode("utf-8", "surrogateescape").split("\0")
-    entries: dict[str, RawEntry] = {}
-    i = 0
-    while i < len(fields) and fields[i].startswith(":"):
-        meta = fields[i][1:].split(" ")
-        status = meta[4] if len(meta) > 4 else "M"
-        npaths = 2 if status[:1] in ("R", "C") else 1
-        paths = fields[i + 1 : i + 1 + npaths]
-        if len(meta) >= 4 and paths:
-            entries[paths[-1]] = RawEntry(new_mode=meta[1], new_sha=meta[3])
-        i += 1 + npaths
-    return entries
-
-
-def _read_blobs(root: Path, names: list[str]) -> dict[str, bytes | None]:
-    """Contents of many objects with one ``git cat-file --batch``."""
-    if not names:
-        return {}
-    out = run_git(root, "cat-file", "--batch", stdin="".join(f"{n}\n" for n in names).encode("utf-8", "surrogateescape"))
-    blobs: dict[str, bytes | None] = {}
-    pos = 0
-    for name in names:
-        eol = out.index(b"\n", pos)
-        header = out[pos:eol].split(b" ")
-        pos = eol + 1
-        if len(header) != 3 or header[1] != b"blob":
-            blobs[name] = None  # "<name> missing" or not a blob
-            continue
-        size = int(header[2])
-        blobs[name] = out[pos : pos + size]
-        pos += size + 1  # the content is followed by a newline
-    return blobs
-
-
-def changes_between(
-    root: Path, spec: tuple[str, ...], blob_prefix: str, wanted: set[str] | None
-) -> list[FileChange]:
-    """The changes ``git diff <spec>`` shows, with the new side read from git objects.
-
-    ``blob_prefix`` names the new side for paths the raw listing missed (``":"`` for the
-    index, ``"<rev>:"`` for a commit). ``wanted`` keeps only those repo-relative paths.
-    """
-    from gemma_review.textfile import NotText, decode
-
-    patch = run_git(root, "diff", "-p", "-U0", *DIFF_FLAGS, *spec).decode("utf-8", "surrogateescape")
-    diff_files = [df for df in parse_diff(patch) if wanted is None or df.path in wanted]
-    if not diff_files:
-        return []
-    raw = _raw_entries(root, spec)
-    out: list[FileChange] = []
-    to_read: dict[str, str] = {}
-    for df in diff_files:
-        entry = raw.get(df.path)
-        if df.skip_reason:
-            out.append(FileChange(df.path, skip_reason=df.skip_reason, status=df.status))
-        elif entry is not None and entry.new_mode == SYMLINK_MODE:
-            out.append(FileChange(df.path, skip_reason="symlink", status=df.status))
-        elif entry is not None and entry.new_mode == SUBMODULE_MODE:
-            out.append(FileChange(df.path, skip_reason="submodule", status=df.status))
-        elif entry is not None and entry.new_sha.strip(ZERO_SHA_CHARS) == "":
-            out.append(FileChange(df.path, skip_reason="not staged (intent to add)", status=df.status))
-        else:
-            to_read[df.path] = entry.new_sha if entry is not None else f"{blob_prefix}{df.path}"
-            out.append(FileChange(df.path, changed=df.changed, status=df.status, removed=df.removed))
-    blobs = _read_blobs(root, list(dict.fromkeys(to_read.values())))
-    for change in out:
-        if change.path not in to_read:
-            continue
-        data = blobs.get(to_read[change.path])
-        if data is None:
-            change.changed, change.skip_reason = None, "not found in git"
-            continue
-        try:
-            change.text = decode(data)
-        except NotText as exc:
-            change.changed, change.skip_reason = None, str(exc)
-    return out
+    return GitRepo(root).rev_exists(rev)
 
 
 def staged(root: Path, wanted: set[str] | None) -> list[FileChange]:
-    """What ``git commit`` would record: the index against HEAD (or the empty tree)."""
-    base = "HEAD" if rev_exists(root, "HEAD") else empty_tree(root)
-    return changes_between(root, ("--cached", base), ":", wanted)
+    """What ``git commit`` would record: the same changes as ``review --staged``."""
+    return staged_changes(GitRepo(root), wanted)
 
 
 def commit_range(root: Path, base: str, head: str, wanted: set[str] | None) -> list[FileChange]:
     """``base...head``: what ``head`` adds since it forked from ``base``, head's blobs."""
-    return changes_between(root, (f"{base}...{head}",), f"{head}:", wanted)
+    return range_changes(GitRepo(root), base, head, wanted)
 
 
 def whole_commit(root: Path, head: str, wanted: set[str] | None) -> list[FileChange]:
     """Every file of ``head`` as new (pushing a history from its root commit)."""
-    return changes_between(root, (empty_tree(root), head), f"{head}:", wanted)
+    return commit_changes(GitRepo(root), head, wanted)
 
 
 # --- pushes ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ the reviews still using it have finished.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -16,6 +17,7 @@ from typing import Mapping
 
 from gemma_review.config import LoadedSettings, Settings, editor_setting_name, load_settings
 from gemma_review.engine import ReviewEngine
+from gemma_review.git_repo import find_root
 from gemma_review.intake import FileChange, from_buffer, head_text
 from gemma_review.languages import language_of
 
@@ -43,10 +45,16 @@ class Target:
 
 
 def git_root(path: Path) -> Path | None:
+    """The work tree holding ``path``, found as review --staged and the hook find it
+    (git itself), spelled like ``path`` (git answers with the real path)."""
+    root = find_root(path.parent)
+    if root is None:
+        return None
+    real = os.path.realpath(root)
     for folder in path.parents:
-        if (folder / ".git").exists():
+        if os.path.realpath(folder) == real:
             return folder
-    return None
+    return root
 
 
 def target_for(path: Path | None, name: str, workspace_roots: list[Path]) -> Target:
