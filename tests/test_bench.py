@@ -7,12 +7,13 @@ import re
 import shutil
 import sys
 import tomllib
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gemma_review.bench import Label, Row, Sample, Score, model_settings, render_markdown, score
+from gemma_review.bench import Label, Row, Sample, Score, TableWriter, model_settings, render_markdown, score
 from gemma_review.cli import main
 from gemma_review.config import Settings
 from gemma_review.errors import ConfigError
@@ -246,6 +247,49 @@ def test_markdown_for_missing_figures() -> None:
     out = render_markdown([row], [Sample("c.py", Path("c.py"), True, [])])
     cells = [c.strip() for c in out.splitlines()[2].strip("|").split("|")]
     assert cells == ["m", "65.0", "130.0", "none", "n/a", "n/a", "n/a", "0", "0/0", "0 / 0", "0/0", "2.5 s"]
+
+
+
+LONG_NAME = "registry.example.com/reviewers/gemma4-code-review-finetune:e4b-q8_0"
+
+
+def pipes(table: list[str]) -> set[tuple[int, ...]]:
+    """Where the column separators are, line by line: one position set when the table is aligned."""
+    return {tuple(i for i, c in enumerate(line) if c == "|") for line in table}
+
+
+def test_markdown_table_fits_a_long_model_name(capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeOllama(models=("gemma4:e4b", LONG_NAME)) as fake:
+        code, out, err = bench(capsys, "--host", fake.url, "--models", f"gemma4:e4b,{LONG_NAME}",
+                               "--only", "streak.py,tags.py")
+    assert code == 0, err
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert len(table) == 4 and [c.strip() for c in table[3].strip("|").split("|")][0] == LONG_NAME
+    assert len(pipes(table)) == 1, "\n".join(table)
+    assert out.splitlines()[4] == ""  # one table: the long name was known before the first row
+
+
+def row_with(model: str, findings: int = 0, wall: float = 2.5) -> Row:
+    return Row(model, "ollama", Score(labelled=2, found=1, findings=findings, matched=min(findings, 1)),
+               65.04, 130.0, 0.5, None, None, wall, 2.0, 1.0, 10, 5, 1, findings, raw_findings=findings)
+
+
+def test_every_cell_fits_its_column() -> None:
+    rows = [row_with("m"), row_with(LONG_NAME, findings=12345, wall=123456.7)]
+    table = render_markdown(rows, SAMPLESET).split("\n\n")[0].splitlines()
+    assert len(table) == 4 and len(pipes(table)) == 1, "\n".join(table)
+
+
+def test_streamed_table_starts_afresh_when_a_later_row_is_wider() -> None:
+    out = StringIO()
+    writer = TableWriter(out, ["m", "n"], SAMPLESET)
+    writer.write(row_with("m", findings=1))
+    writer.write(row_with("n", findings=2))  # fits: same table
+    writer.write(row_with("n", findings=123456789))  # more findings than any column was made for
+    first, second = out.getvalue().rstrip("\n").split("\n\n")
+    assert len(first.splitlines()) == 4 and len(pipes(first.splitlines())) == 1
+    assert len(second.splitlines()) == 3 and len(pipes(second.splitlines())) == 1
+    assert second.splitlines()[0].startswith("| model ") and "123456789" in second.splitlines()[2]
 
 
 # ---------------------------------------------------------------------------- real model

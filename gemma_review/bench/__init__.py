@@ -22,6 +22,7 @@ from .report import (
     MIN_WIDTHS,
     PANELS,
     PLOT_HINT,
+    TableWriter,
     cells,
     figure_values,
     markdown_foot,
@@ -41,8 +42,8 @@ from .scoring import CONFIDENCE_BUCKETS, Score, blocking_score, breakdown, only_
 
 __all__ = [
     "CONFIDENCE_BUCKETS", "COLUMNS", "MIN_WIDTHS", "PANELS", "PLOT_HINT", "Label", "Row", "Sample", "Score",
-    "blocking_score", "breakdown", "cells", "default_samples_dir", "figure_values", "gpu_memory", "load_samples",
-    "markdown_foot", "markdown_head", "markdown_row", "model_settings", "only_category", "plot", "preflight",
-    "quality_lines", "quality_text", "render_json", "render_markdown", "require_matplotlib", "rounded", "run",
-    "run_model", "score", "warm_up", "widths_for",
+    "TableWriter", "blocking_score", "breakdown", "cells", "default_samples_dir", "figure_values", "gpu_memory",
+    "load_samples", "markdown_foot", "markdown_head", "markdown_row", "model_settings", "only_category", "plot",
+    "preflight", "quality_lines", "quality_text", "render_json", "render_markdown", "require_matplotlib", "rounded",
+    "run", "run_model", "score", "warm_up", "widths_for",
 ]

@@ -10,7 +10,7 @@ from typing import Sequence
 from ..config import Settings
 from ..errors import ConfigError, InputError
 from .report import (
-    markdown_foot, markdown_head, markdown_row, plot, quality_text, render_json, require_matplotlib, widths_for,
+    TableWriter, markdown_foot, plot, quality_text, render_json, require_matplotlib,
 )
 from .running import Row, model_settings, preflight, run_model
 from .samples import default_samples_dir, load_samples
@@ -52,9 +52,9 @@ def run(
     engines = [ReviewEngine(model_settings(unfloored, e), root=folder, use_cache=False, allow_demo=True) for e in entries]
     rows: list[Row] = []
     markdown = fmt != "json"
-    widths = widths_for([])
     try:
         preflight(engines)
+        table = TableWriter(sys.stdout, [e.model_name for e in engines], loaded_samples)
         for engine in engines:
             if engine.backend_notice:
                 sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
@@ -68,8 +68,7 @@ def run(
             for note in row.notes:
                 sys.stderr.write(f"bench: {row.model}: {note}\n")
             if markdown:  # each model's row as soon as it is known, not after every model ran
-                sys.stdout.write((markdown_head(widths) if len(rows) == 1 else "") + markdown_row(row, widths))
-                sys.stdout.flush()
+                table.write(row)
     finally:
         for engine in engines:
             engine.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TextIO
 
 from ..errors import InputError
 from .running import Row
@@ -47,11 +47,48 @@ def cells(row: Row) -> list[str]:
 
 # Column widths wide enough for typical cells, so rows can be printed as each model finishes.
 MIN_WIDTHS = (14, 12, 13, 13, 10, 12, 9, 15, 19, 10, 11, 9)
+MODEL, BUGS_FOUND, PRECISION, CLEAN_FLAGGED = 0, 5, 6, 8  # columns whose cells can be bounded up front
 
 
-def widths_for(rows: Sequence[Row]) -> list[int]:
+def widths_for(rows: Sequence[Row], names: Sequence[str] = (), samples: Sequence[Sample] = ()) -> list[int]:
+    """Column widths that fit the headers, ``rows``' cells and what is known before any row:
+    the models' ``names`` and the counts the ``samples`` bound (``labelled/labelled (100%)``)."""
     table = [list(COLUMNS)] + [cells(r) for r in rows]
-    return [max([MIN_WIDTHS[i]] + [len(r[i]) for r in table]) for i in range(len(COLUMNS))]
+    widths = [max([MIN_WIDTHS[i]] + [len(r[i]) for r in table]) for i in range(len(COLUMNS))]
+    widths[MODEL] = max([widths[MODEL]] + [len(n) for n in names])
+    if samples:
+        labelled = sum(len(s.labels) for s in samples)
+        clean = sum(1 for s in samples if s.clean)
+        for column in (BUGS_FOUND, PRECISION):  # precision: room for as many findings as labels
+            widths[column] = max(widths[column], len(f"{labelled}/{labelled} (100%)"))
+        widths[CLEAN_FLAGGED] = max(widths[CLEAN_FLAGGED], len(f"{clean}/{clean}"))
+    return widths
+
+
+class TableWriter:
+    """The markdown table written a row at a time, as each model finishes.
+
+    The columns are as wide as what is known before the first row is written (see
+    :func:`widths_for`) and that row. A later row with a wider cell (more findings than the
+    labels, a very slow model) starts a fresh table with wider columns, after a blank line,
+    rather than a row out of line with the ones above it.
+    """
+
+    def __init__(self, stream: TextIO, names: Sequence[str] = (), samples: Sequence[Sample] = ()) -> None:
+        self.stream = stream
+        self.names = list(names)
+        self.samples = list(samples)
+        self.widths: list[int] | None = None  # those of the table being written
+
+    def write(self, row: Row) -> None:
+        if self.widths is None or any(len(c) > w for c, w in zip(cells(row), self.widths)):
+            if self.widths is not None:
+                self.stream.write("\n")
+            fitted = widths_for([row], self.names, self.samples)
+            self.widths = [max(a, b) for a, b in zip(fitted, self.widths or fitted)]
+            self.stream.write(markdown_head(self.widths))
+        self.stream.write(markdown_row(row, self.widths))
+        self.stream.flush()
 
 
 def _line(values: list[str], widths: Sequence[int]) -> str:
