@@ -1,7 +1,8 @@
 """Running models over the samples: one :class:`Row` of figures per model.
 
 Each sample is reviewed whole, one at a time, with the cache off; the model is loaded (and
-checked) before the timing starts, and a line on stderr says as each sample finishes.
+checked) before the timing starts, and a line on stderr says as each sample finishes, with
+an estimate of the time this model still needs.
 """
 
 from __future__ import annotations
@@ -138,6 +139,32 @@ def gpu_memory(engine: Any) -> int | None:
     return int(entry.get("size_vram") or 0) if entry is not None else None
 
 
+def time_left(elapsed: float, done: int, total: int) -> float | None:
+    """Seconds the remaining samples should take at the pace so far (elapsed / done x left);
+    ``None`` before the first sample finishes and after the last."""
+    if done < 1 or done >= total:
+        return None
+    return elapsed / done * (total - done)
+
+
+def duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``1 h 07 min``."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+def sample_line(model: str, done: int, total: int, file: str, findings: int, seconds: float, left: float | None) -> str:
+    """The progress line for a finished sample, with the estimated time left for this model."""
+    eta = "" if left is None else f", about {duration(left)} left"
+    return f"bench: {model}: [{done}/{total}] {file}: {findings} finding{'s' if findings != 1 else ''}, {seconds:.1f} s{eta}\n"
+
+
 def run_model(engine: Any, samples: Sequence[Sample], root: Path, min_confidence: float | None = None, log: Any = None) -> Row:
     """Review every sample with ``engine``, one at a time, saying on ``log`` as each finishes."""
     from ..engine import ReviewResult, VerifyStats
@@ -173,11 +200,8 @@ def run_model(engine: Any, samples: Sequence[Sample], root: Path, min_confidence
         if one.verify is not None:
             result.verify = result.verify or VerifyStats()
             result.verify.add(one.verify)
-        n = len(one.findings)
-        log.write(
-            f"bench: {engine.model_name}: [{i}/{len(samples)}] {sample.file}: "
-            f"{n} finding{'s' if n != 1 else ''}, {one.wall_seconds:.1f} s\n"
-        )
+        left = time_left(time.monotonic() - start, i, len(samples))
+        log.write(sample_line(engine.model_name, i, len(samples), sample.file, len(one.findings), one.wall_seconds, left))
         log.flush()
     result.wall_seconds = time.monotonic() - start
     m = result.metrics
