@@ -7,12 +7,15 @@ import re
 import shutil
 import sys
 import tomllib
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gemma_review.bench import Label, Row, Sample, Score, model_settings, render_markdown, score
+from gemma_review.bench import (
+    Label, Row, Sample, Score, TableWriter, duration, model_settings, render_markdown, sample_line, score, time_left,
+)
 from gemma_review.cli import main
 from gemma_review.config import Settings
 from gemma_review.errors import ConfigError
@@ -104,8 +107,12 @@ def test_oracle_scores_perfectly_and_a_bad_model_differs(capsys: pytest.CaptureF
     assert lines[0] == f"bench: gemma4:e4b: loading, then reviewing {N_FILES} samples"
     # One line per sample as it finishes, then the model's total.
     per_sample = lines[1 : 1 + N_FILES]
-    assert [re.match(r"bench: gemma4:e4b: \[(\d+)/(\d+)\] (\S+): \d+ findings?, \d+\.\d s$", ln).groups()  # type: ignore[union-attr]
-            for ln in per_sample] == [(str(i), str(N_FILES), s["file"]) for i, s in enumerate(LABELS, 1)]
+    # Each but the last with the time this model still needs, at its pace so far.
+    pattern = r"bench: gemma4:e4b: \[(\d+)/(\d+)\] (\S+): \d+ findings?, \d+\.\d s(, about \d+ s left)?$"
+    matches = [re.match(pattern, ln) for ln in per_sample]
+    assert [m.groups()[:3] for m in matches] == [  # type: ignore[union-attr]
+        (str(i), str(N_FILES), s["file"]) for i, s in enumerate(LABELS, 1)]
+    assert [m.group(4) is not None for m in matches] == [True] * (N_FILES - 1) + [False]  # type: ignore[union-attr]
     assert re.fullmatch(r"bench: gemma4:e4b: \d+ samples, \d+ requests in \d+\.\d s", lines[1 + N_FILES])
 
 
@@ -246,6 +253,73 @@ def test_markdown_for_missing_figures() -> None:
     out = render_markdown([row], [Sample("c.py", Path("c.py"), True, [])])
     cells = [c.strip() for c in out.splitlines()[2].strip("|").split("|")]
     assert cells == ["m", "65.0", "130.0", "none", "n/a", "n/a", "n/a", "0", "0/0", "0 / 0", "0/0", "2.5 s"]
+
+
+
+LONG_NAME = "registry.example.com/reviewers/gemma4-code-review-finetune:e4b-q8_0"
+
+
+def pipes(table: list[str]) -> set[tuple[int, ...]]:
+    """Where the column separators are, line by line: one position set when the table is aligned."""
+    return {tuple(i for i, c in enumerate(line) if c == "|") for line in table}
+
+
+def test_markdown_table_fits_a_long_model_name(capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeOllama(models=("gemma4:e4b", LONG_NAME)) as fake:
+        code, out, err = bench(capsys, "--host", fake.url, "--models", f"gemma4:e4b,{LONG_NAME}",
+                               "--only", "streak.py,tags.py")
+    assert code == 0, err
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert len(table) == 4 and [c.strip() for c in table[3].strip("|").split("|")][0] == LONG_NAME
+    assert len(pipes(table)) == 1, "\n".join(table)
+    assert out.splitlines()[4] == ""  # one table: the long name was known before the first row
+
+
+def row_with(model: str, findings: int = 0, wall: float = 2.5) -> Row:
+    return Row(model, "ollama", Score(labelled=2, found=1, findings=findings, matched=min(findings, 1)),
+               65.04, 130.0, 0.5, None, None, wall, 2.0, 1.0, 10, 5, 1, findings, raw_findings=findings)
+
+
+def test_every_cell_fits_its_column() -> None:
+    rows = [row_with("m"), row_with(LONG_NAME, findings=12345, wall=123456.7)]
+    table = render_markdown(rows, SAMPLESET).split("\n\n")[0].splitlines()
+    assert len(table) == 4 and len(pipes(table)) == 1, "\n".join(table)
+
+
+def test_streamed_table_starts_afresh_when_a_later_row_is_wider() -> None:
+    out = StringIO()
+    writer = TableWriter(out, ["m", "n"], SAMPLESET)
+    writer.write(row_with("m", findings=1))
+    writer.write(row_with("n", findings=2))  # fits: same table
+    writer.write(row_with("n", findings=123456789))  # more findings than any column was made for
+    first, second = out.getvalue().rstrip("\n").split("\n\n")
+    assert len(first.splitlines()) == 4 and len(pipes(first.splitlines())) == 1
+    assert len(second.splitlines()) == 3 and len(pipes(second.splitlines())) == 1
+    assert second.splitlines()[0].startswith("| model ") and "123456789" in second.splitlines()[2]
+
+
+
+def test_time_left_is_the_pace_so_far_times_the_samples_left() -> None:
+    clock = [100.0]  # a fake clock: the run starts at 100 s
+    start = clock[0]
+    assert time_left(clock[0] - start, 0, 4) is None  # nothing to go on before the first sample
+    clock[0] += 30.0  # the first sample took 30 s
+    assert time_left(clock[0] - start, 1, 4) == 90.0
+    clock[0] += 10.0  # the second only 10 s: 20 s a sample so far
+    assert time_left(clock[0] - start, 2, 4) == 40.0
+    clock[0] += 20.0
+    assert time_left(clock[0] - start, 4, 4) is None  # done: no estimate
+
+
+@pytest.mark.parametrize("seconds, text", [(0.4, "0 s"), (42.4, "42 s"), (59.6, "1 min 00 s"), (185, "3 min 05 s"),
+                                           (3599.6, "1 h 00 min"), (4020, "1 h 07 min")])
+def test_duration(seconds: float, text: str) -> None:
+    assert duration(seconds) == text
+
+
+def test_sample_line_says_the_time_left_when_there_is_an_estimate() -> None:
+    assert sample_line("m", 1, 3, "a.py", 1, 2.04, 4.08) == "bench: m: [1/3] a.py: 1 finding, 2.0 s, about 4 s left\n"
+    assert sample_line("m", 3, 3, "c.go", 2, 75.0, None) == "bench: m: [3/3] c.go: 2 findings, 75.0 s\n"
 
 
 # ---------------------------------------------------------------------------- real model
