@@ -15,7 +15,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from gemma_review.config import Settings
-from gemma_review.engine import Progress, ReviewResult, measured_tps
+from gemma_review import events as ev
+from gemma_review.result import ReviewResult, measured_tps
 from gemma_review.errors import GemmaReviewError, ModelUnavailableError
 from gemma_review.findings import Finding
 
@@ -23,7 +24,7 @@ from . import diagnostics, lines
 from .engines import document_change
 from .host import Host
 from .progress import ReviewProgress, progress_message
-from .reviewer import Job
+from .reviewer import Failed, Job, JobEvent
 from .state import DocState
 
 
@@ -78,14 +79,13 @@ def run_review(ls: Host, job: Job, emit: Any) -> ReviewResult:
     try:
         # The engine counts lines as git does; made to agree with the protocol's lines.
         change = document_change(state.target, lines.for_engine(job.text), job.scope or settings.scope)
-        emit("plan", {"model": settings.model})  # the unit total arrives as the first progress event
-        result = engine.review(
-            [change],
-            on_finding=lambda f: emit("finding", f),
-            on_progress=lambda p: emit("progress", p),
-            cancel=job.cancel,
-            priority=lambda: ls.activity.get(job.uri, 0),
-        )
+
+        def forward(event: ev.Event) -> None:
+            if isinstance(event, (ev.Planned, ev.Found, ev.ProgressMade)):  # what the editor shows
+                emit(event)
+
+        run = engine.run([[change]], forward, priority=lambda: ls.activity.get(job.uri, 0))
+        result = run.execute(job.cancel)
         job.state.notice = engine.backend_notice
         return result
     finally:
@@ -106,26 +106,26 @@ def job_started(ls: Host, job: Job) -> None:
     ls.refresh_status()
 
 
-def job_event(ls: Host, job: Job, kind: str, payload: Any, current: bool) -> None:
+def job_event(ls: Host, job: Job, event: JobEvent, current: bool) -> None:
     state = ls.docs.get(job.uri)
     fresh = current and state is not None and state.version == job.version
     reporter = job.state.progress
-    if kind == "plan":
-        ls.status.update(model=payload["model"])
-    elif kind == "finding":
+    if isinstance(event, ev.Planned):
+        ls.status.update(model=event.model)
+    elif isinstance(event, ev.Found):
         if fresh and state is not None:
-            add_finding(ls, state, job, payload)
-    elif kind == "progress":
-        p: Progress = payload
+            add_finding(ls, state, job, event.finding)
+    elif isinstance(event, ev.ProgressMade):
+        p = event.progress
         if reporter is not None:
             reporter.report(*progress_message(p.done, p.total, p.tokens_per_second))
         if current and p.tokens_per_second:
             ls.status.update(tokens_per_second=p.tokens_per_second)
-    elif kind == "done":
-        finish(ls, job, payload, fresh, state)
-    elif kind == "failed":
-        fail(ls, job, payload, current)
-    if kind in ("done", "failed"):
+    elif isinstance(event, ev.Done):
+        finish(ls, job, event.result, fresh, state)
+    elif isinstance(event, Failed):
+        fail(ls, job, event.error, current)
+    if isinstance(event, (ev.Done, Failed)):
         token = job.state.token
         if token:
             ls.progress.pop(token, None)
@@ -174,9 +174,8 @@ def finish(ls: Host, job: Job, result: ReviewResult, fresh: bool, state: DocStat
         # The lowest level (Log: "debug" in VS Code's output channel): what was dropped and why.
         for line in explain_lines(result):
             ls.log(line, types.MessageType.Log)
-    for path, reason in result.skipped:
-        if reason != "no reviewable lines":
-            ls.log(f"skipped {path}: {reason}")
+    for skip in result.skips_to_tell():
+        ls.log(f"skipped {skip.path}: {skip.reason}")
     tps = honest_tps(result)
     ls.log(f"reviewed {name}: {review_summary(found, result, tps)}")
     ls.unavailable.pop(job.uri, None)

@@ -1,23 +1,26 @@
 """Per-document review scheduling: debounce, one review per document, cancellation.
 
-The engine is synchronous, so each review runs in its own daemon thread and the event
-loop stays free for requests. Everything a review reports is handed back to the loop
-with ``call_soon_threadsafe``; there the reviewer drops what a newer review made stale.
-A newer review of a document cancels the older one through the engine's cancel event,
-which makes the backend close its HTTP stream, so nothing keeps generating.
+The engine is synchronous, so each review runs on the shared runner
+(:mod:`gemma_review.runner`) and the event loop stays free for requests. Every event a
+review emits is handed back to the loop with ``call_soon_threadsafe``; there the reviewer
+drops what a newer review made stale. A newer review of a document cancels the older one
+through its job's cancel token, which makes the backend close its HTTP stream, so nothing
+keeps generating.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, Protocol, Union
+
+from gemma_review import events as ev
+from gemma_review.runner import CancelToken, Task, spawn
+from gemma_review.runner import run_in_thread as run_in_thread  # the LSP's other off-loop work
 
 from .state import JobState
 
-T = TypeVar("T")
 
 
 @dataclass
@@ -28,19 +31,28 @@ class Job:
     scope: str  # "changes" | "file"
     reason: str  # what started it: open, save, type, command, config
     id: int = 0
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: CancelToken = field(default_factory=CancelToken)
     findings_seen: int = 0  # findings of this review published so far
     state: JobState = field(default_factory=JobState)  # the server's per-review bookkeeping
 
 
-# Called in the worker thread: do the review, reporting through ``emit(kind, payload)``.
-Runner = Callable[[Job, Callable[[str, Any], None]], Any]
+@dataclass(frozen=True)
+class Failed:
+    """The job's review raised (the last event of a job that did not end with ev.Done)."""
+
+    error: BaseException
+
+
+JobEvent = Union[ev.Event, Failed]
+
+# Called in the worker thread: do the review, passing the events the server wants to ``emit``.
+Runner = Callable[[Job, Callable[[ev.Event], None]], Any]
 
 
 class Sink(Protocol):
     def job_started(self, job: Job) -> None: ...
 
-    def job_event(self, job: Job, kind: str, payload: Any, current: bool) -> None: ...
+    def job_event(self, job: Job, event: JobEvent, current: bool) -> None: ...
 
 
 class Reviewer:
@@ -77,7 +89,8 @@ class Reviewer:
         self.active[job.uri] = job
         self.running.add(job.id)
         self.sink.job_started(job)
-        threading.Thread(target=self._run, args=(job,), name=f"gemma-review-{job.id}", daemon=True).start()
+        task = spawn(lambda _token: self.runner(job, lambda e: self._post(job, e)), job.cancel, f"gemma-review-{job.id}")
+        task.add_done_callback(lambda t: self._ended(job, t))
         return job
 
     def current(self, job: Job) -> bool:
@@ -104,9 +117,8 @@ class Reviewer:
     def busy(self) -> bool:
         return bool(self.running)
 
-    def _deliver(self, job: Job, kind: str, payload: Any) -> None:
-        final = kind in ("done", "failed")
-        if final:
+    def _deliver(self, job: Job, event: JobEvent) -> None:
+        if isinstance(event, (ev.Done, Failed)):
             self.running.discard(job.id)
             # Still the document's latest review (possibly cancelled, with no newer one).
             current = self.active.get(job.uri) is job
@@ -114,50 +126,15 @@ class Reviewer:
                 del self.active[job.uri]
         else:
             current = self.current(job)
-        self.sink.job_event(job, kind, payload, current)
+        self.sink.job_event(job, event, current)
 
     # --- in the worker thread ---------------------------------------------------------
-    def _run(self, job: Job) -> None:
-        def emit(kind: str, payload: Any) -> None:
-            self._post(job, kind, payload)
+    def _ended(self, job: Job, task: Task[Any]) -> None:
+        # Everything reaches the loop; a worker never dies silently.
+        self._post(job, Failed(task.error) if task.error is not None else ev.Done(task.result()))
 
+    def _post(self, job: Job, event: JobEvent) -> None:
         try:
-            result = self.runner(job, emit)
-        except BaseException as exc:  # everything reaches the loop; the thread never dies silently
-            self._post(job, "failed", exc)
-        else:
-            self._post(job, "done", result)
-
-    def _post(self, job: Job, kind: str, payload: Any) -> None:
-        try:
-            self.loop.call_soon_threadsafe(self._deliver, job, kind, payload)
+            self.loop.call_soon_threadsafe(self._deliver, job, event)
         except RuntimeError:
             pass  # the loop is closed: the server is exiting
-
-
-def run_in_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[], T]) -> asyncio.Future[T]:
-    """Run ``fn`` in a daemon thread (it must not keep the process alive) and await its result."""
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(ok: bool, value: Any) -> None:
-        if future.done():
-            return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-
-    def work() -> None:
-        try:
-            value = fn()
-        except BaseException as exc:
-            ok, value = False, exc
-        else:
-            ok = True
-        try:
-            loop.call_soon_threadsafe(settle, ok, value)
-        except RuntimeError:
-            pass
-
-    threading.Thread(target=work, name="gemma-review-task", daemon=True).start()
-    return future

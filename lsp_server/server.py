@@ -36,7 +36,7 @@ from .engines import EngineHub
 from .options import EditorOptions
 from .progress import STATUS_METHOD, ReviewProgress, StatusTracker
 from .protocol import GemmaProtocol
-from .reviewer import Job, Reviewer
+from .reviewer import Job, JobEvent, Reviewer
 from .state import ClientFeatures, DocState
 
 log = logging.getLogger("gemma_review.lsp")
@@ -129,8 +129,8 @@ class GemmaLanguageServer(LanguageServer):
     def job_started(self, job: Job) -> None:  # reviewer.Sink
         jobs.job_started(self, job)
 
-    def job_event(self, job: Job, kind: str, payload: Any, current: bool) -> None:  # reviewer.Sink
-        jobs.job_event(self, job, kind, payload, current)
+    def job_event(self, job: Job, event: JobEvent, current: bool) -> None:  # reviewer.Sink
+        jobs.job_event(self, job, event, current)
 
     def report_problem(self, exc: GemmaReviewError, where: str) -> None:
         availability.report_problem(self, exc, where)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
+from gemma_review.events import Note
 from gemma_review.findings import Finding, Fix
 from gemma_review.lsp import actions, diagnostics, options, positions
 from gemma_review.lsp.reviewer import Job, Reviewer
@@ -262,9 +263,10 @@ class Recorder:
     def job_started(self, job: Job) -> None:
         pass
 
-    def job_event(self, job: Job, kind: str, payload: Any, current: bool) -> None:
+    def job_event(self, job: Job, event: Any, current: bool) -> None:
+        kind = type(event).__name__
         self.events.append((job.id, kind, current))
-        if kind in ("done", "failed"):
+        if kind in ("Done", "Failed"):
             self.done.set()
 
 
@@ -275,7 +277,7 @@ async def test_debounce_starts_one_review_and_a_newer_one_cancels_the_older() ->
 
     def runner(job: Job, emit: Any) -> str:
         started.append(job)
-        emit("finding", job.text)
+        emit(Note(job.text))
         release.wait(5)
         return "result"
 
@@ -295,8 +297,8 @@ async def test_debounce_starts_one_review_and_a_newer_one_cancels_the_older() ->
     reviewer.schedule("u", 0, make("abcd"))  # a newer version: the running review is cancelled
     assert first.cancel.is_set()
     release.set()
-    await asyncio.wait_for(_until(lambda: sum(1 for e in sink.events if e[1] == "done") == 2), 5)
-    done = {job_id: current for job_id, kind, current in sink.events if kind == "done"}
+    await asyncio.wait_for(_until(lambda: sum(1 for e in sink.events if e[1] == "Done") == 2), 5)
+    done = {job_id: current for job_id, kind, current in sink.events if kind == "Done"}
     assert done == {first.id: False, first.id + 1: True}
     assert not reviewer.busy()
 
