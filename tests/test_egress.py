@@ -270,7 +270,7 @@ def test_doctor_sends_nothing_to_the_proxy(
 def test_bench_sends_nothing_to_the_proxy(
     backend: str, proxy: RecordingProxy, fake_ollama: FakeOllama, tmp_path: Path
 ) -> None:
-    from tests.test_bench import subset
+    from tests.helpers import subset
 
     folder = subset(tmp_path / "few", ["streak.py"])
     proc = cli("bench", "--samples", str(folder), "--models", "gemma4:e4b", *model_args(fake_ollama, backend),
