@@ -25,6 +25,7 @@ from tests.fake_ollama import FakeOllama
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
+OLLAMA_HOST = "http://127.0.0.1:11434"  # Ollama's default address
 
 
 # --- processes, ports, git ------------------------------------------------------------------
