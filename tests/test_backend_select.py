@@ -16,9 +16,8 @@ from gemma_review.backends.openai import OpenAIBackend
 from gemma_review.backends.select import describe_backends, select_backend
 from gemma_review.config import Settings
 from gemma_review.errors import ModelNotFoundError, ModelUnavailableError
+from tests.helpers import OLLAMA_HOST as HOST
 from tests.helpers import write_model
-
-HOST = "http://127.0.0.1:11434"
 
 
 def test_auto_picks_ollama_when_it_answers(world: dict[str, Any]) -> None:
