@@ -179,3 +179,40 @@ def test_no_module_uses_another_modules_private_names() -> None:
                 if module.name not in by_name[node.attr]:
                     bad.append(f"{where(module, node.lineno)} uses {node.attr} of {', '.join(sorted(by_name[node.attr]))}")
     assert bad == [], "make the name public or move the code next to it"
+
+
+def test_test_modules_share_helpers_instead_of_importing_each_other() -> None:
+    """tests/: no test_*.py imports another test_*.py (shared code lives in tests/helpers.py,
+    tests/conftest.py and the support modules), and each shared helper is defined once."""
+    tests_dir = REPO / "tests"
+    shared = ("finding", "free_port", "git")
+    test_modules = {p.stem for p in tests_dir.glob("test_*.py")}
+    bad: list[str] = []
+    defined: dict[str, list[str]] = {name: [] for name in shared}
+    for path in sorted(tests_dir.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        rel = path.relative_to(REPO)
+        for node in tree.body:  # top-level definitions (methods such as Scratch.git are their class's)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in shared:
+                defined[node.name].append(str(rel))
+        if not path.name.startswith("test_"):
+            continue
+        for node in ast.walk(tree):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if node.level:  # from . import test_x, from .test_x import y
+                    targets = [f"tests.{module}"] if module else [f"tests.{a.name}" for a in node.names]
+                elif module == "tests":  # from tests import test_x
+                    targets = [f"tests.{a.name}" for a in node.names]
+                else:
+                    targets = [module]
+            for target in targets:
+                parts = target.split(".")
+                if parts[0] == "tests" and len(parts) > 1 and parts[1] in test_modules:
+                    bad.append(f"{rel}:{node.lineno} imports {target}")
+    assert bad == [], "move what is shared to tests/helpers.py or tests/conftest.py"
+    twice = {name: where for name, where in defined.items() if len(where) > 1}
+    assert twice == {}, "use the one in tests/helpers.py (parameters for other defaults)"
