@@ -25,7 +25,7 @@ from tests.real_model import (  # noqa: F401 - fixtures
     TINY_SCHEMA,
     check_real_reply,
 )
-from tests.test_ollama_store import write_model
+from tests.helpers import write_model
 
 N_CTX = 2048
 

@@ -24,6 +24,7 @@ from tests.real_model import (  # noqa: F401 - fixtures
     LlamaServer,
     check_real_reply,
 )
+from tests.helpers import free_port
 
 SCHEMA = {"type": "object", "properties": {"findings": {"type": "array"}}, "required": ["findings"]}
 
@@ -236,12 +237,6 @@ def test_strict_servers_that_reject_chat_template_kwargs_are_retried_without_it(
     assert list(client.stream(request()))[-1].done
     assert list(client.stream(request()))[-1].done
     assert len(seen) == 3  # the second review goes straight to the plain request
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_connection_refused_is_model_unavailable() -> None:

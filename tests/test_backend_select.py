@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gemma_review import smoke_model
-from gemma_review.backends import embedded, ollama
+from gemma_review.backends import ollama
 from gemma_review.backends import select as select_mod
 from gemma_review.backends.embedded import EmbeddedBackend
 from gemma_review.backends.ollama import OllamaBackend
@@ -16,24 +16,8 @@ from gemma_review.backends.openai import OpenAIBackend
 from gemma_review.backends.select import describe_backends, select_backend
 from gemma_review.config import Settings
 from gemma_review.errors import ModelNotFoundError, ModelUnavailableError
-from tests.test_ollama_store import write_model
-
-HOST = "http://127.0.0.1:11434"
-
-
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
-    """Nothing available: no Ollama, an empty Ollama store, no smoke model. Tests add things."""
-    state: dict[str, Any] = {"ollama": None, "smoke": None, "xllamacpp": True}
-    monkeypatch.setattr(ollama, "probe_ollama", lambda host, timeout=1.0: state["ollama"])
-    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "ollama-models"))
-    monkeypatch.setattr(smoke_model, "smoke_model_installed", lambda: state["smoke"] is not None)
-    monkeypatch.setattr(smoke_model, "smoke_model_path", lambda cache_dir=None: state["smoke"])
-    monkeypatch.setattr(embedded, "embedded_available", lambda: state["xllamacpp"])
-    state["store"] = tmp_path / "ollama-models"
-    state["gguf"] = tmp_path / "file.gguf"
-    state["gguf"].write_bytes(b"GGUF" + bytes(16))
-    return state
+from tests.helpers import OLLAMA_HOST as HOST
+from tests.helpers import write_model
 
 
 def test_auto_picks_ollama_when_it_answers(world: dict[str, Any]) -> None:

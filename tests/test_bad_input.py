@@ -24,6 +24,7 @@ from typing import Callable
 import pytest
 
 from tests.fake_ollama import FakeOllama, Reply
+from tests.helpers import GIT_ENV, git
 
 # --- the model ---------------------------------------------------------------------------
 
@@ -63,16 +64,7 @@ def server() -> FakeOllama:
 
 # --- the repository ----------------------------------------------------------------------
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-}
 APP = "def add(a, b):\n    return a + b\n"
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_ENV}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
 def commit_all(cwd: Path, message: str = "c") -> None:

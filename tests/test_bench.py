@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 import tomllib
 from io import StringIO
@@ -20,8 +19,8 @@ from gemma_review.cli import main
 from gemma_review.config import Settings
 from gemma_review.errors import ConfigError
 from gemma_review.findings import Finding, Fix
-from tests.conftest import SAMPLES
 from tests.fake_ollama import FakeOllama, Reply, last_user_text, numbered_lines
+from tests.helpers import SAMPLES, finding, subset
 
 LABELS = tomllib.loads((SAMPLES / "labels.toml").read_text())["samples"]
 N_FILES = len(LABELS)
@@ -39,19 +38,6 @@ def bench(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str
     code = main(["bench", *argv])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def subset(folder: Path, files: list[str]) -> Path:
-    """A samples folder with only ``files`` and their labels, cut from the repository's."""
-    folder.mkdir()
-    text = (SAMPLES / "labels.toml").read_text()
-    blocks = text.split("\n[[samples]]\n")[1:]
-    kept = [b for b in blocks if re.match(r'file = "([^"]+)"', b).group(1) in files]  # type: ignore[union-attr]
-    assert len(kept) == len(files)
-    (folder / "labels.toml").write_text("".join("[[samples]]\n" + b.rstrip("\n") + "\n\n" for b in kept))
-    for name in files:
-        shutil.copy(SAMPLES / name, folder / name)
-    return folder
 
 
 def style_nitpick(body: dict[str, Any]) -> Reply:
@@ -218,11 +204,6 @@ def test_model_settings_refuses_gguf_on_a_server() -> None:
         model_settings(Settings(backend="openai"), "x.gguf")
 
 
-def finding(path: str, line: int, end: int, category: str, suggested: str = "", fix: bool = False) -> Finding:
-    return Finding(path, line, end, 1, 2, "warning", category, "t", "", "x", suggested, 0.9,
-                   fix=Fix(line, end, suggested, "h") if fix else None)
-
-
 SAMPLESET = [
     Sample("a.py", Path("a.py"), False, [Label(10, 12, "bug", "b1"), Label(20, 20, "security", "s1")]),
     Sample("b.py", Path("b.py"), True, []),
@@ -233,12 +214,12 @@ SAMPLESET = [
     "findings, expect",
     [
         ([], (2, 0, 0, 0, 0, 0)),
-        ([finding("a.py", 12, 14, "bug")], (2, 1, 0, 0, 0, 0)),  # overlap on one line is enough
-        ([finding("a.py", 13, 14, "bug")], (2, 0, 0, 1, 0, 0)),  # next to it is not
-        ([finding("a.py", 10, 10, "style")], (2, 0, 0, 1, 0, 0)),  # right lines, wrong category
-        ([finding("b.py", 10, 12, "bug")], (2, 0, 1, 0, 0, 0)),  # same lines in another file
-        ([finding("a.py", 10, 20, "bug"), finding("a.py", 20, 20, "security")], (2, 2, 0, 0, 0, 0)),
-        ([finding("a.py", 11, 11, "bug", "fixed", fix=True), finding("a.py", 30, 30, "bug", "broken(")],
+        ([finding(12, 14, path="a.py", category="bug")], (2, 1, 0, 0, 0, 0)),  # overlap on one line is enough
+        ([finding(13, 14, path="a.py", category="bug")], (2, 0, 0, 1, 0, 0)),  # next to it is not
+        ([finding(10, 10, path="a.py", category="style")], (2, 0, 0, 1, 0, 0)),  # right lines, wrong category
+        ([finding(10, 12, path="b.py", category="bug")], (2, 0, 1, 0, 0, 0)),  # same lines in another file
+        ([finding(10, 20, path="a.py", category="bug"), finding(20, 20, path="a.py", category="security")], (2, 2, 0, 0, 0, 0)),
+        ([finding(11, 11, path="a.py", category="bug", suggested_code="fixed", fix=Fix(11, 11, "fixed", "h")), finding(30, 30, path="a.py", category="bug", suggested_code="broken(")],
          (2, 1, 0, 1, 1, 2)),
     ],
 )

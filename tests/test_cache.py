@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from gemma_review.cache import ReviewCache, unit_key
-from gemma_review.findings import Finding, Fix
+from gemma_review.findings import Fix
+from tests.helpers import finding
 
 
-def finding(line: int, end_line: int | None = None, fix: Fix | None = None, title: str = "Title") -> Finding:
-    return Finding(
-        path="a.py", line=line, end_line=end_line or line, column=5, end_column=20, severity="warning",
-        category="bug", title=title, explanation="why", existing_code="    x = 1", suggested_code="    x = 2",
-        confidence=0.75, fingerprint="0123456789abcdef", fix=fix, extra={"source": "test"},
-    )
+# Every field set, so a round trip through the cache is checked field by field.
+full_finding = partial(
+    finding, column=5, end_column=20, explanation="why", existing_code="    x = 1", suggested_code="    x = 2",
+    confidence=0.75, fingerprint="0123456789abcdef", extra={"source": "test"},
+)
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def cache(tmp_path: Path) -> ReviewCache:
 
 
 def test_round_trip(cache: ReviewCache) -> None:
-    stored = [finding(12, 14, Fix(12, 14, "    x = 2", "hash")), finding(20, title="Other")]
+    stored = [full_finding(12, 14, fix=Fix(12, 14, "    x = 2", "hash")), full_finding(20, title="Other")]
     cache.put("k", 10, stored, truncated=False)
     got = cache.get("k", 10)
     assert got is not None
@@ -43,7 +44,7 @@ def test_empty_review_is_cached(cache: ReviewCache) -> None:
 
 @pytest.mark.parametrize("new_start", [1, 10, 11, 250])
 def test_moved_unit_returns_moved_lines(cache: ReviewCache, new_start: int) -> None:
-    cache.put("k", 10, [finding(12, 14, Fix(12, 14, "x", "h"))], truncated=False)
+    cache.put("k", 10, [full_finding(12, 14, fix=Fix(12, 14, "x", "h"))], truncated=False)
     got = cache.get("k", new_start)
     assert got is not None
     (f,), _ = got
@@ -53,21 +54,21 @@ def test_moved_unit_returns_moved_lines(cache: ReviewCache, new_start: int) -> N
 
 
 def test_put_replaces(cache: ReviewCache) -> None:
-    cache.put("k", 1, [finding(1)], truncated=False)
-    cache.put("k", 1, [finding(2), finding(3)], truncated=False)
+    cache.put("k", 1, [full_finding(1)], truncated=False)
+    cache.put("k", 1, [full_finding(2), full_finding(3)], truncated=False)
     got = cache.get("k", 1)
     assert got is not None and [f.line for f in got[0]] == [2, 3]
 
 
 def test_shared_between_instances(tmp_path: Path) -> None:
-    ReviewCache(tmp_path).put("k", 1, [finding(1)], truncated=False)
+    ReviewCache(tmp_path).put("k", 1, [full_finding(1)], truncated=False)
     assert ReviewCache(tmp_path).get("k", 1) is not None
     stats = ReviewCache(tmp_path).stats()
     assert stats["entries"] == 1 and stats["bytes"] > 0
 
 
 def test_clear(cache: ReviewCache) -> None:
-    cache.put("k", 1, [finding(1)], truncated=False)
+    cache.put("k", 1, [full_finding(1)], truncated=False)
     cache.clear()
     assert cache.get("k", 1) is None
     cache.put("k2", 1, [], truncated=False)  # usable again after clearing
@@ -84,9 +85,9 @@ def test_corrupt_database_does_not_crash(tmp_path: Path, garbage: bytes) -> None
     folder.mkdir()
     (folder / "reviews.sqlite3").write_bytes(garbage)
     cache = ReviewCache(folder)
-    cache.put("k", 1, [finding(1)], truncated=False)
+    cache.put("k", 1, [full_finding(1)], truncated=False)
     got = cache.get("k", 1)
-    assert got is None or got == ([finding(1)], False)  # an empty file is simply a new database
+    assert got is None or got == ([full_finding(1)], False)  # an empty file is simply a new database
     assert cache.stats()["path"].endswith("reviews.sqlite3")
 
 
@@ -94,12 +95,12 @@ def test_unusable_cache_folder_does_not_crash(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     cache = ReviewCache(blocker / "cache")
-    cache.put("k", 1, [finding(1)], truncated=False)
+    cache.put("k", 1, [full_finding(1)], truncated=False)
     assert cache.get("k", 1) is None
 
 
 def test_row_from_an_older_finding_shape_is_a_miss(cache: ReviewCache) -> None:
-    cache.put("k", 1, [finding(1)], truncated=False)
+    cache.put("k", 1, [full_finding(1)], truncated=False)
     import sqlite3
 
     conn = sqlite3.connect(cache.path)
@@ -119,7 +120,7 @@ def test_two_threads_writing(tmp_path: Path) -> None:
             cache = ReviewCache(folder)  # each thread its own instance, like CLI + LSP
             start.wait()
             for i in range(25):
-                cache.put(f"{tag}-{i}", 1, [finding(i + 1)], truncated=False)
+                cache.put(f"{tag}-{i}", 1, [full_finding(i + 1)], truncated=False)
                 assert cache.get(f"{tag}-{i}", 1) is not None
         except BaseException as exc:  # noqa: BLE001 - reported to the main thread
             errors.append(exc)

@@ -5,50 +5,17 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import tomllib
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from gemma_review.cli import main
-from tests.conftest import SAMPLES
 from tests.fake_ollama import FakeOllama, Reply
-
-LABELS = tomllib.loads((SAMPLES / "labels.toml").read_text())
-STREAK = next(s for s in LABELS["samples"] if s["file"] == "streak.py")
-STREAK_FINDING = STREAK["findings"][0]
-
-
-def finding_json(**over: object) -> dict:
-    base = {k: STREAK_FINDING[k] for k in (
-        "line", "end_line", "severity", "category", "title", "explanation",
-        "existing_code", "suggested_code", "confidence")}
-    base.update(over)
-    return base
-
-
-def reply(*findings: dict) -> str:
-    return json.dumps({"findings": list(findings)})
-
-
-@pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copy(SAMPLES / "streak.py", tmp_path / "streak.py")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def run(capsys: pytest.CaptureFixture[str], server: FakeOllama | None, *argv: str) -> tuple[int, str, str]:
-    extra = ["--backend", "ollama"]
-    if server is not None:
-        extra += ["--host", server.url]
-    code = main([*argv, *extra] if argv and argv[0] == "review" else list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.helpers import FIXED_LINE, SAMPLES, finding_json, free_port, git, reply, run
+from tests.helpers import STREAK_LABEL as STREAK
 
 
 def streak_of(source: str, dates: list[str]) -> int:
@@ -130,12 +97,6 @@ def test_json_to_output_file(work: Path, fake_ollama: FakeOllama, capsys) -> Non
     assert json.loads((work / "report.json").read_text())["findings"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_model_down(work: Path, capsys) -> None:
     code = main(["review", "streak.py", "--backend", "ollama", "--host", f"http://127.0.0.1:{free_port()}"])
     err = capsys.readouterr().err
@@ -153,9 +114,6 @@ def test_server_error_is_one_line(work: Path, fake_ollama: FakeOllama, capsys) -
     fake_ollama.set_reply(Reply(status=500, error="out of memory"))
     code, _, err = run(capsys, fake_ollama, "review", "streak.py")
     assert code == 3 and "out of memory" in err and err.count("\n") == 1
-
-
-FIXED_LINE = '    for current in sorted({event["date"] for event in events}):'
 
 
 @pytest.mark.parametrize(
@@ -208,10 +166,6 @@ def test_repetition_loop_stops_reading(work: Path, fake_ollama: FakeOllama, caps
     assert any("repeated itself" in n for n in doc["notes"])
     # We closed the stream early: the server saw the client go away.
     assert fake_ollama.wait(lambda s: s.cancelled >= 1, timeout=5)
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture

@@ -30,9 +30,10 @@ from gemma_review.engine import Progress, ReviewResult, effective_settings
 from gemma_review.errors import ModelUnavailableError
 from gemma_review.report import render
 from tests.fake_ollama import FakeOllama, Reply
-from tests.test_backend_select import HOST, world  # noqa: F401 - the fixture
-from tests.test_hook import BUGGY, Scratch, make_scratch, must
-from tests.test_lsp_server import STREAK, TITLE, free_port, logs, opened, session, until
+from tests.helpers import OLLAMA_HOST as HOST
+from tests.helpers import closed_port_url, free_port
+from tests.lsp_client import STREAK, TITLE, logs, opened, session, until
+from tests.scratch_repo import Scratch, make_scratch, must
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_INSTALLED = smoke_model.smoke_model_installed()
@@ -80,10 +81,6 @@ def test_doctor_says_how_to_install_ollama_when_it_is_missing() -> None:
 # --- the hook with [demo] installed and no Ollama ---------------------------------------------
 
 
-def closed_port_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
-
-
 @pytest.fixture
 def no_ollama(tmp_path: Path) -> Scratch:
     home = tmp_path / "home"
@@ -106,7 +103,7 @@ def test_hook_without_ollama_does_not_wait_for_the_demo_model(
     no_ollama: Scratch, args: list[str], code: int, level: str
 ) -> None:
     s = no_ollama
-    s.write("streak.py", BUGGY)
+    s.write("streak.py", STREAK)
     must(s.git("add", "streak.py"))
     proc = s.hook(*args, "streak.py")
     assert proc.returncode == code, proc.stdout
@@ -139,7 +136,7 @@ def test_hook_report_says_how_to_apply_fixes(tmp_path: Path, fake_ollama: FakeOl
     home = tmp_path / "home"
     home.mkdir()
     s = make_scratch(tmp_path / "work", home, fake_ollama, None)
-    s.write("streak.py", BUGGY)
+    s.write("streak.py", STREAK)
     must(s.git("add", "streak.py"))
     proc = s.hook("streak.py")
     assert proc.returncode == 1, proc.stdout
@@ -218,7 +215,7 @@ def test_hidden_findings_are_counted_by_filter(
     tmp_path: Path, fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "streak.py").write_text(BUGGY, encoding="utf-8")
+    (tmp_path / "streak.py").write_text(STREAK, encoding="utf-8")
     fake_ollama.set_reply(Reply(text=json.dumps({"findings": [STREAK_FINDING]})))
     code = main(["review", "streak.py", "--host", fake_ollama.url, "--backend", "ollama", "--no-cache"])
     out, err = capsys.readouterr()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +15,7 @@ from gemma_review.cli import main
 from gemma_review.doctor import Check, gpu_memory_check, parse_version
 from tests.fake_ollama import FakeOllama, Reply
 from tests.real_model import LlamaServer  # noqa: F401
+from tests.helpers import free_port
 
 LINE = re.compile(r"^(ok|info|warn|fail) {2,4}(\S[^:]*): (.+)$")
 SUMMARY_OK = re.compile(r"^reviewing can work here( \(\d+ warnings?\))?$")
@@ -25,12 +25,6 @@ SUMMARY_FAIL = "reviewing cannot work here: fix the fail line(s) above"
 @pytest.fixture(autouse=True)
 def _work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no config file from the repository
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def doctor_run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, tuple[str, str]], list[str]]:

@@ -270,7 +270,7 @@ def test_doctor_sends_nothing_to_the_proxy(
 def test_bench_sends_nothing_to_the_proxy(
     backend: str, proxy: RecordingProxy, fake_ollama: FakeOllama, tmp_path: Path
 ) -> None:
-    from tests.test_bench import subset
+    from tests.helpers import subset
 
     folder = subset(tmp_path / "few", ["streak.py"])
     proc = cli("bench", "--samples", str(folder), "--models", "gemma4:e4b", *model_args(fake_ollama, backend),
@@ -283,7 +283,7 @@ def test_bench_sends_nothing_to_the_proxy(
 async def test_language_server_review_sends_nothing_to_the_proxy(
     backend: str, proxy: RecordingProxy, fake_ollama: FakeOllama, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.test_lsp_server import STREAK, WAIT, opened, session, until
+    from tests.lsp_client import STREAK, WAIT, opened, session, until
 
     set_proxy_env(monkeypatch, proxy, PROXY_VARS)  # the server inherits this environment
     async with session("neovim", project, {"host": fake_ollama.url, "backend": backend}) as client:

@@ -20,6 +20,7 @@ from gemma_review.findings import (
     suppressed,
 )
 from gemma_review.units import Unit
+from tests.helpers import finding
 
 # The calculate_streak example from the design notes, at its real place in a file.
 FILE = [
@@ -180,16 +181,6 @@ def test_build_finding_drops_what_cannot_be_anchored() -> None:
 
 
 # --- suppression ----------------------------------------------------------------------
-
-def finding(line: int = 3, end_line: int | None = None, category: str = "bug", **kw: object) -> Finding:
-    base = dict(
-        path="a.py", line=line, end_line=end_line or line, column=1, end_column=2, severity="warning",
-        category=category, title="Title", explanation="", existing_code="", suggested_code="",
-        confidence=0.9, fingerprint=f"fp{line}{category}",
-    )
-    base.update(kw)
-    return Finding(**base)  # type: ignore[arg-type]
-
 
 @pytest.mark.parametrize(
     "lines, category, expected",

@@ -18,10 +18,9 @@ import pytest
 from gemma_review.cli import main
 from tests.fake_ollama import FakeOllama
 
-# The streak finding, the reply wrapper and the work folder are test_cli's.
-from tests.test_cli import STREAK_FINDING as LABELLED
-from tests.test_cli import finding_json as finding
-from tests.test_cli import reply, work  # noqa: F401 - work is a fixture
+from tests.helpers import STREAK_FINDING as LABELLED
+from tests.helpers import finding_json as finding
+from tests.helpers import reply
 
 # The fix from the issue that parses but leaves `current` undefined in the loop body.
 DROPS_CURRENT = '    for date in sorted({event["date"] for event in events}):'

@@ -11,17 +11,19 @@ from gemma_review.engine import ReviewEngine
 from gemma_review.findings import Finding
 from gemma_review.fixes import decide_fix
 from gemma_review.lsp import actions, diagnostics
+from tests.helpers import finding
 
 LINES = ["def f(xs):", "    total = 0", "    for x in xs:", "        total += x", "    return total"]
 TEXT = "\n".join(LINES) + "\n"
 
 
-def finding(line: int, end_line: int, suggested: str, severity: str = "error", confidence: float = 0.9) -> Finding:
+def decided(line: int, end_line: int, suggested: str, severity: str = "error", confidence: float = 0.9) -> Finding:
+    """A finding on LINES with the fix decision the engine would make."""
     code = LINES[line - 1 : end_line]
-    f = Finding(
-        path="x.py", line=line, end_line=end_line, column=1, end_column=len(code[-1]) + 1, severity=severity,
-        category="bug", title=f"{severity} at {line}", explanation="e", existing_code="\n".join(code),
-        suggested_code=suggested, confidence=confidence, fingerprint=f"fp{line}{severity}",
+    f = finding(
+        line, end_line, path="x.py", end_column=len(code[-1]) + 1, severity=severity, title=f"{severity} at {line}",
+        explanation="e", existing_code="\n".join(code), suggested_code=suggested, confidence=confidence,
+        fingerprint=f"fp{line}{severity}",
     )
     decision = decide_fix(f, TEXT)
     f.fix, f.fix_rejected = decision.fix, decision.rejected
@@ -33,8 +35,8 @@ def doc() -> actions.Doc:
 
 
 def test_fix_all_the_more_severe_fix_wins_an_overlap() -> None:
-    info = finding(2, 3, "total = 0.0\nfor x in xs:", severity="info", confidence=1.0)
-    error = finding(3, 4, "for x in xs or []:\n    total += x", severity="error", confidence=0.6)
+    info = decided(2, 3, "total = 0.0\nfor x in xs:", severity="info", confidence=1.0)
+    error = decided(3, 4, "for x in xs or []:\n    total += x", severity="error", confidence=0.6)
     assert info.fix is not None and error.fix is not None
     items = [diagnostics.live(f, LINES) for f in (info, error)]
     action = actions.fix_all_action(items, doc())
@@ -43,7 +45,7 @@ def test_fix_all_the_more_severe_fix_wins_an_overlap() -> None:
 
 
 def test_a_rejected_suggestion_is_hover_text_not_a_quick_fix() -> None:
-    f = finding(2, 2, "count = 0")
+    f = decided(2, 2, "count = 0")
     assert f.fix is None and f.fix_rejected == "introduces undefined name 'total'"
     item = diagnostics.live(f, LINES)
     diag = types.Diagnostic(range=item.range, message="m")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gemma_review.findings import Finding, Fix
+from gemma_review.findings import Fix
 from gemma_review.fixes import apply_fixes, apply_to_text, make_fix, parses, reindent, unified_diff
 from gemma_review.textfile import content_hash
+from tests.helpers import finding
 
 METHOD = ["        if amount <= 0:", "            raise ValueError(amount)"]
 TABBED = ["\tif x > 0 {", "\t\treturn x", "\t}"]
@@ -69,14 +70,6 @@ def test_reindent(suggested: str, original: list[str], expected: list[str]) -> N
     assert reindent(suggested, original) == expected
 
 
-def finding(path: str, line: int, end_line: int, suggested: str) -> Finding:
-    return Finding(
-        path=path, line=line, end_line=end_line, column=1, end_column=1, severity="error",
-        category="bug", title="t", explanation="", existing_code="", suggested_code=suggested,
-        confidence=0.9, fingerprint="fp",
-    )
-
-
 PY = "def f(amount):\n    if amount <= 0:\n        raise ValueError(amount)\n    return amount\n"
 JS = "function f(a) {\n  if (a <= 0) {\n    throw new Error(a);\n  }\n  return a;\n}\n"
 GO = "package p\n\nfunc F(a int) int {\n\tif a <= 0 {\n\t\tpanic(a)\n\t}\n\treturn a\n}\n"
@@ -99,7 +92,7 @@ GO = "package p\n\nfunc F(a int) int {\n\tif a <= 0 {\n\t\tpanic(a)\n\t}\n\tretu
     ],
 )
 def test_make_fix_checks_syntax(path: str, text: str, line: int, end: int, suggested: str, ok: bool) -> None:
-    fix = make_fix(finding(path, line, end, suggested), text)
+    fix = make_fix(finding(line, end, path=path, suggested_code=suggested), text)
     if not ok:
         assert fix is None
         return
@@ -112,19 +105,19 @@ def test_make_fix_checks_syntax(path: str, text: str, line: int, end: int, sugge
 
 def test_make_fix_on_a_file_that_was_already_broken() -> None:
     broken = "def f(:\n    x = 1\n    return x\n"
-    fix = make_fix(finding("b.py", 2, 2, "x = 2"), broken)
+    fix = make_fix(finding(2, 2, path="b.py", suggested_code="x = 2"), broken)
     assert fix is not None and fix.replacement == "    x = 2"
 
 
 @pytest.mark.parametrize("suggested", ["", "   ", "\n\n", "    raise ValueError(amount)", "raise ValueError(amount)  "])
 def test_no_fix_for_empty_or_identical_suggestion(suggested: str) -> None:
-    assert make_fix(finding("a.py", 3, 3, suggested), PY) is None
+    assert make_fix(finding(3, 3, path="a.py", suggested_code=suggested), PY) is None
 
 
 def test_fix_that_deletes_lines() -> None:
     text = "def f():\n    x = 1\n    x = 1\n    return x\n"
     # Replacing two duplicated lines by one is a real fix; the replacement is whole lines.
-    fix = make_fix(finding("d.py", 2, 3, "x = 1"), text)
+    fix = make_fix(finding(2, 3, path="d.py", suggested_code="x = 1"), text)
     assert fix is not None
     assert apply_to_text(text, [fix]) == ("def f():\n    x = 1\n    return x\n", 1)
 
@@ -175,7 +168,7 @@ def test_apply_fixes_writes_atomically_keeping_mode(tmp_path: Path, mode: int, t
     path.write_bytes(text.encode())
     os.chmod(path, mode)
     before_inode = path.stat().st_ino
-    fix = make_fix(finding("a.py", 2, 3, "if amount < 0:\n    raise ValueError(amount)"), text)
+    fix = make_fix(finding(2, 3, path="a.py", suggested_code="if amount < 0:\n    raise ValueError(amount)"), text)
     assert fix is not None
     result = apply_fixes(path, "a.py", [fix])
     assert (result.applied, result.refused) == (1, None)
@@ -190,7 +183,7 @@ def test_apply_fixes_writes_atomically_keeping_mode(tmp_path: Path, mode: int, t
 def test_apply_fixes_refuses_a_stale_file(tmp_path: Path) -> None:
     path = tmp_path / "a.py"
     path.write_text(PY)
-    fix = make_fix(finding("a.py", 2, 3, "if amount < 0:\n    raise ValueError(amount)"), PY)
+    fix = make_fix(finding(2, 3, path="a.py", suggested_code="if amount < 0:\n    raise ValueError(amount)"), PY)
     assert fix is not None
     edited = PY + "\nprint('edited after the review')\n"
     path.write_text(edited)
@@ -214,7 +207,7 @@ def test_apply_fixes_through_a_symlink(tmp_path: Path) -> None:
     real.write_text(PY)
     link = tmp_path / "link.py"
     link.symlink_to(real)
-    fix = make_fix(finding("link.py", 4, 4, "return amount * 2"), PY)
+    fix = make_fix(finding(4, 4, path="link.py", suggested_code="return amount * 2"), PY)
     assert fix is not None
     assert apply_fixes(link, "link.py", [fix]).applied == 1
     assert link.is_symlink()
@@ -288,7 +281,7 @@ def test_write_refused_for_a_read_only_file_even_as_root(tmp_path: Path) -> None
     path = tmp_path / "a.py"
     path.write_text(PY)
     os.chmod(path, 0o444)
-    fix = make_fix(finding("a.py", 4, 4, "return amount * 2"), PY)
+    fix = make_fix(finding(4, 4, path="a.py", suggested_code="return amount * 2"), PY)
     assert fix is not None
     result = apply_fixes(path, "a.py", [fix])
     assert result.applied == 0 and result.refused == "a.py is read-only; fixes not applied (make it writable to let --fix change it)"
@@ -300,7 +293,7 @@ def test_write_error_is_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     path = tmp_path / "a.py"
     path.write_text(PY)
-    fix = make_fix(finding("a.py", 4, 4, "return amount * 2"), PY)
+    fix = make_fix(finding(4, 4, path="a.py", suggested_code="return amount * 2"), PY)
 
     def full_disk(*_a: object, **_k: object) -> None:
         raise OSError(28, "No space left on device")

@@ -14,7 +14,7 @@ from gemma_review.git_repo import GitRepo, find_root, head_blob
 from gemma_review.hooks import targets
 from gemma_review.intake import FileChange, from_range, from_staged, head_text
 
-from tests.test_intake import Repo
+from tests.scratch_repo import Repo
 
 PY = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(10))
 # A file name that is not UTF-8 (Latin-1 "café"): Linux file systems allow it, macOS does not.

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gemma_review.errors import InputError
+from tests.scratch_repo import Repo
 from gemma_review.intake import (
     FileChange,
     from_buffer,
@@ -18,43 +19,6 @@ from gemma_review.intake import (
     parse_diff,
     to_ranges,
 )
-
-
-class Repo:
-    """A scratch repository driven by the real git binary, isolated from the user's config."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.env = {
-            **os.environ,
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
-        }
-        self.git("init", "-q", "-b", "main")
-
-    def git(self, *args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=self.root, env=self.env, capture_output=True, check=True
-        )
-        return done.stdout.decode("utf-8", "surrogateescape")
-
-    def write(self, rel: str, data: str | bytes) -> Path:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        path.write_bytes(data)
-        return path
-
-    def commit(self, message: str = "c") -> None:
-        self.git("add", "-A")
-        self.git("commit", "-q", "--allow-empty", "-m", message)
-
-    def diff(self, *args: str) -> str:
-        return self.git("diff", "--no-color", *args)
 
 
 @pytest.fixture

@@ -323,15 +323,15 @@ def test_test_modules_share_helpers_instead_of_importing_each_other() -> None:
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 module = node.module or ""
-                if node.level:  # from . import test_x / from .test_x import y
-                    targets = [module] if module else [a.name for a in node.names]
-                elif module == "tests":
-                    targets = [a.name for a in node.names]
+                if node.level:  # from . import test_x, from .test_x import y
+                    targets = [f"tests.{module}"] if module else [f"tests.{a.name}" for a in node.names]
+                elif module == "tests":  # from tests import test_x
+                    targets = [f"tests.{a.name}" for a in node.names]
                 else:
                     targets = [module]
             for target in targets:
-                stem = target.removeprefix("tests.").split(".")[0]
-                if stem in test_modules and (target.startswith("tests.") or node.__class__ is ast.ImportFrom):
+                parts = target.split(".")
+                if parts[0] == "tests" and len(parts) > 1 and parts[1] in test_modules:
                     bad.append(f"{rel}:{node.lineno} imports {target}")
     assert bad == [], "move what is shared to tests/helpers.py or tests/conftest.py"
     twice = {name: where for name, where in defined.items() if len(where) > 1}

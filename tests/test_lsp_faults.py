@@ -15,18 +15,22 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from tests.fake_ollama import PROMPT_LINE, FakeOllama, Reply, last_user_text
-from tests.test_lsp_lines import client_apply, client_lines
-from tests.test_lsp_server import (
+from tests.fake_ollama import FakeOllama, Reply, last_user_text
+from tests.lsp_client import (
+    MARK,
     STREAK,
     WAIT,
     actions_at,
     by_profile,
     change,
+    client_apply,
+    client_lines,
     edits_for,
+    flag_marked_line,
     latest,
     logs,
     ollama,
+    prompt_lines,
     published,
     raw_request,
     session,
@@ -34,37 +38,11 @@ from tests.test_lsp_server import (
     until,
 )
 
-MARK = "# MARK"
 REQUEST_FAILED = -32803
 
 
 def utf16(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
-
-
-def prompt_lines(body: dict[str, Any]) -> dict[int, str]:
-    """Numbered code lines of a review prompt, split the way the prompt was joined (on \\n only)."""
-    found: dict[int, str] = {}
-    for raw in last_user_text(body).split("\n"):
-        m = PROMPT_LINE.match(raw)
-        if m:
-            found[int(m.group(2))] = m.group(3)
-    return found
-
-
-def flag_marked_line(body: dict[str, Any]) -> Reply:
-    """One finding on the line holding MARK, at the line number the prompt gives it."""
-    numbered = prompt_lines(body)
-    hits = [(n, text) for n, text in numbered.items() if MARK in text]
-    if not hits:
-        return Reply(text=json.dumps({"findings": []}))
-    (line, text), = hits
-    finding = {
-        "line": line, "end_line": line, "severity": "warning", "category": "style", "title": "Say hello",
-        "explanation": "A fuller greeting.", "existing_code": text, "suggested_code": text.replace("'hi'", "'hello'"),
-        "confidence": 0.9,
-    }
-    return Reply(text=json.dumps({"findings": [finding]}))
 
 
 def review_command(client: Any, uri: str, command: str = "gemma-review.reviewFile") -> Any:
@@ -329,13 +307,6 @@ async def test_an_untitled_buffer_is_reviewed_in_its_language(profile: str, fake
         # The command works on it too: it is open, so it is read from the editor.
         await review_command(client, uri)
         await until(lambda: len(logs(client, r"^reviewed Untitled-1\.py")) == 2, "the review by command")
-
-
-@pytest.fixture
-def streak(tmp_path: Path) -> Path:
-    path = tmp_path / "streak.py"
-    path.write_text(STREAK, encoding="utf-8")
-    return path
 
 
 def test_an_unexpected_exception_is_answered_in_one_line_without_a_traceback() -> None:

@@ -13,48 +13,10 @@ from pygls.workspace import TextDocument
 from gemma_review.textfile import split_lines
 from gemma_review.lsp import lines, positions
 from gemma_review.lsp.documents import LspTextDocument, LspWorkspace, replace_workspace
+from tests.lsp_client import client_apply, client_lines, client_offset
 
 # Characters str.splitlines() breaks at that LSP does not.
 NOT_BREAKS = ["\f", "\v", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
-
-
-# --- a client's model of the buffer, written independently of gemma_review.lsp.lines --------------
-
-
-def client_lines(text: str) -> list[str]:
-    """Lines as an LSP client keeps them: scan character by character."""
-    out, current, i = [], [], 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\r" and i + 1 < len(text) and text[i + 1] == "\n":
-            out.append("".join(current))
-            current, i = [], i + 2
-            continue
-        if ch in "\r\n":
-            out.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-        i += 1
-    out.append("".join(current))
-    return out
-
-
-def client_offset(text: str, line: int, character: int) -> int:
-    offset = 0
-    all_lines = client_lines(text)
-    for n in range(min(line, len(all_lines))):
-        offset += len(all_lines[n])
-        offset += 2 if text.startswith("\r\n", offset) else 1
-    if line >= len(all_lines):
-        return len(text)
-    current = all_lines[line]
-    units = current.encode("utf-16-le")[: 2 * character]
-    return offset + len(units.decode("utf-16-le", errors="ignore"))
-
-
-def client_apply(text: str, start: tuple[int, int], end: tuple[int, int], new: str) -> str:
-    return text[: client_offset(text, *start)] + new + text[client_offset(text, *end) :]
 
 
 # --- splitting ------------------------------------------------------------------------------

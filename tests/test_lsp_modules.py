@@ -14,6 +14,7 @@ from gemma_review.events import Note
 from gemma_review.findings import Finding, Fix
 from gemma_review.lsp import actions, diagnostics, options, positions
 from gemma_review.lsp.reviewer import Job, Reviewer
+from tests.helpers import finding
 
 
 def pos(line: int, character: int) -> types.Position:
@@ -85,11 +86,12 @@ def test_shift_range(edit: types.Range, text: str, expected: Any) -> None:
     assert as_tuple(diagnostics.shift_range(DIAG, edit.start, edit.end, text)) == expected
 
 
-def finding(line: int, end_line: int, code: list[str], fix: list[str] | None = None, category: str = "bug") -> Finding:
-    f = Finding(
-        path="x.py", line=line, end_line=end_line, column=1 + len(code[0]) - len(code[0].lstrip()),
-        end_column=len(code[-1]) + 1, severity="error", category=category, title="t", explanation="e",
-        existing_code="\n".join(code), suggested_code="\n".join(fix or []), confidence=0.9, fingerprint="fp",
+def flagged(line: int, end_line: int, code: list[str], fix: list[str] | None = None, category: str = "bug") -> Finding:
+    """A finding on ``code`` (lines ``line``..``end_line``), with ``fix`` as its whole-line fix."""
+    f = finding(
+        line, end_line, path="x.py", column=1 + len(code[0]) - len(code[0].lstrip()), end_column=len(code[-1]) + 1,
+        severity="error", category=category, title="t", explanation="e", existing_code="\n".join(code),
+        suggested_code="\n".join(fix or []), fingerprint="fp",
     )
     if fix is not None:
         f.fix = Fix(line, end_line, "\n".join(fix), "hash")
@@ -100,8 +102,8 @@ LINES = ["def f(xs):", "    total = 0", "    for x in xs:", "        total += x"
 
 
 def test_a_full_document_change_keeps_only_findings_whose_lines_survived() -> None:
-    keep = diagnostics.live(finding(3, 4, LINES[2:4]), LINES)
-    lose = diagnostics.live(finding(2, 2, LINES[1:2]), LINES)
+    keep = diagnostics.live(flagged(3, 4, LINES[2:4]), LINES)
+    lose = diagnostics.live(flagged(2, 2, LINES[1:2]), LINES)
     new = ["# header", LINES[0], "    total = 1", *LINES[2:]]
     kept = diagnostics.remap_lines([keep, lose], LINES, new)
     assert kept == [keep] and as_tuple(keep.range) == ((3, 4), (4, 18))
@@ -109,7 +111,7 @@ def test_a_full_document_change_keeps_only_findings_whose_lines_survived() -> No
 
 def test_resolved_by_the_fix_or_a_suppression_comment() -> None:
     fixed = ["    for x in sorted(xs):", "        total += x"]
-    item = diagnostics.live(finding(3, 4, LINES[2:4], fixed), LINES)
+    item = diagnostics.live(flagged(3, 4, LINES[2:4], fixed), LINES)
     assert not diagnostics.resolved(item, LINES)
     assert diagnostics.fix_span(item, LINES) == (2, 3)
     assert diagnostics.resolved(item, LINES[:2] + fixed + LINES[4:])
@@ -117,13 +119,13 @@ def test_resolved_by_the_fix_or_a_suppression_comment() -> None:
     item.range = rng((3, 4), (4, 18))
     assert diagnostics.resolved(item, silenced)
     assert diagnostics.fix_span(item, silenced) == (3, 4)
-    other = diagnostics.live(finding(3, 4, LINES[2:4], category="style"), LINES)
+    other = diagnostics.live(flagged(3, 4, LINES[2:4], category="style"), LINES)
     other.range = rng((3, 4), (4, 18))
     assert not diagnostics.resolved(other, silenced)  # ignore[bug] does not silence style
 
 
 def test_a_stale_fix_is_not_offered() -> None:
-    item = diagnostics.live(finding(3, 4, LINES[2:4], ["    for x in sorted(xs):", "        total += x"]), LINES)
+    item = diagnostics.live(flagged(3, 4, LINES[2:4], ["    for x in sorted(xs):", "        total += x"]), LINES)
     edited = LINES[:2] + ["    for x in xs:  # changed"] + LINES[3:]
     assert diagnostics.fix_span(item, edited) is None
     diag = diagnostics.to_diagnostic(item, edited, "h")
@@ -205,7 +207,7 @@ def doc(lines: list[str], path: str = "x.go", versioned: bool = True) -> actions
 
 def test_ignore_comment_matches_the_language_and_indentation() -> None:
     lines = ["func f() {", "\tx := 1", "}"]
-    item = diagnostics.live(finding(2, 2, ["\tx := 1"]), lines)
+    item = diagnostics.live(flagged(2, 2, ["\tx := 1"]), lines)
     action = actions.ignore_action(item, doc(lines), types.Diagnostic(range=item.range, message="m"))
     (edit,) = action.edit.document_changes[0].edits
     assert edit.new_text == "\t// gemma-review: ignore[bug]\n" and as_tuple(edit.range) == ((1, 0), (1, 0))
@@ -221,9 +223,9 @@ def test_deleting_lines_takes_a_line_break(first: int, last: int, expected: Any)
 
 
 def test_fix_all_skips_overlapping_fixes() -> None:
-    a = diagnostics.live(finding(2, 3, LINES[1:3], ["    total = 1", "    for x in xs:"]), LINES)
-    b = diagnostics.live(finding(3, 4, LINES[2:4], ["    for x in sorted(xs):", "        total += x"]), LINES)
-    c = diagnostics.live(finding(5, 5, LINES[4:5], ["    return int(total)"]), LINES)
+    a = diagnostics.live(flagged(2, 3, LINES[1:3], ["    total = 1", "    for x in xs:"]), LINES)
+    b = diagnostics.live(flagged(3, 4, LINES[2:4], ["    for x in sorted(xs):", "        total += x"]), LINES)
+    c = diagnostics.live(flagged(5, 5, LINES[4:5], ["    return int(total)"]), LINES)
     action = actions.fix_all_action([c, b, a], doc(LINES, "x.py", versioned=False))
     edits = action.edit.changes["file:///x"]
     assert [e.range.start.line for e in edits] == [1, 4] and action.kind == "source.fixAll.gemma-review"

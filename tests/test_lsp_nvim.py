@@ -125,7 +125,7 @@ LINE_MODEL_EDITED = [
 def test_neovim_edits_around_form_feeds_and_separators_keep_the_servers_lines(
     variant: str, fake_ollama: FakeOllama, tmp_path: Path
 ) -> None:
-    from tests.test_lsp_faults import flag_marked_line, prompt_lines
+    from tests.lsp_client import flag_marked_line, prompt_lines
 
     binary, api, reason = VARIANTS[variant]
     if binary is None:

@@ -13,7 +13,7 @@ from typing import Any
 from lsprotocol import types
 
 from tests.fake_ollama import FakeOllama, Reply, last_user_text, numbered_lines
-from tests.test_lsp_server import fake_waits, logs, ollama, opened, session, until
+from tests.lsp_client import fake_waits, logs, ollama, opened, session, until
 
 BAD = "    if x == None:"
 FILES = 7

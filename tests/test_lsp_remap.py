@@ -21,8 +21,7 @@ from gemma_review.lsp import diagnostics
 from gemma_review.lsp import server as lsp_server
 from gemma_review.lsp import sync as lsp_sync
 from tests.fake_ollama import FakeOllama
-from tests.test_lsp_faults import MARK, flag_marked_line
-from tests.test_lsp_server import by_profile, change, ollama, published, session, until
+from tests.lsp_client import MARK, by_profile, change, flag_marked_line, ollama, published, session, until
 
 BIG = 20_000  # lines: four times the threshold, the size issue 14 measured
 MARKED = 15_000  # 0-based line of the finding, far below the inserted lines

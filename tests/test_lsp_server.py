@@ -4,210 +4,55 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pygls.protocol import default_converter
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
+from pytest_lsp import LanguageClient, client_capabilities
 
 from tests.fake_ollama import FakeOllama, Reply
+from tests.helpers import FIXED_LINE, SAMPLES, free_port
+from tests.lsp_client import (
+    PROFILES,
+    SERVER,
+    STREAK,
+    TITLE,
+    WAIT,
+    actions_at,
+    apply,
+    by_profile,
+    change,
+    edits_for,
+    fake_waits,
+    insert,
+    latest,
+    logs,
+    make_client,
+    ollama,
+    opened,
+    point,
+    published,
+    raw_request,
+    raw_write,
+    session,
+    span,
+    until,
+)
 
 try:
     import tomllib
 except ImportError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples"
-SERVER = [sys.executable, "-m", "gemma_review", "lsp"]
-PROFILES = ["neovim", "visual-studio-code"]
-STREAK = (SAMPLES / "streak.py").read_text(encoding="utf-8")
-FIXED_LINE = '    for current in sorted({event["date"] for event in events}):'
-TITLE = "Deduplicate dates before counting the streak"
 DIAG_RANGE = ((12, 4), (13, 31))  # lines 13-14 of streak.py, 0-based, UTF-16 columns
-WAIT = 30.0  # generous (CI machines are busy): only a failing test ever waits this long
-
-by_profile = pytest.mark.parametrize("profile", PROFILES)
-
-
-# --- the client ------------------------------------------------------------------------
-
-
-def make_client() -> LanguageClient:
-    """pytest-lsp's client, also keeping every publishDiagnostics (with its version) and status."""
-    client = LanguageClient(converter_factory=default_converter)
-    register_lsp_features(
-        client, {k: v for k, v in DEFAULT_CLIENT_FEATURES.items() if k != types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS}
-    )
-    client.statuses: list[dict[str, Any]] = []  # type: ignore[misc]
-    client.published: list[types.PublishDiagnosticsParams] = []  # type: ignore[misc]
-    client.applied: list[types.ApplyWorkspaceEditParams] = []  # type: ignore[misc]
-
-    @client.feature("gemma-review/status")
-    def status(ls: LanguageClient, params: Any) -> None:
-        # pygls hands unknown notifications' params over as namedtuples.
-        client.statuses.append(params._asdict() if hasattr(params, "_asdict") else dict(params))
-
-    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    def publish(ls: LanguageClient, params: types.PublishDiagnosticsParams) -> None:
-        client.published.append(params)
-        client.diagnostics[params.uri] = params.diagnostics
-
-    @client.feature(types.WORKSPACE_APPLY_EDIT)
-    def apply_edit(ls: LanguageClient, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
-        client.applied.append(params)
-        return types.ApplyWorkspaceEditResult(applied=True)
-
-    return client
-
-
-@contextlib.asynccontextmanager
-async def session(
-    profile: str, root: Path, init: dict[str, Any] | None = None, config: dict[str, Any] | None = None
-) -> AsyncIterator[LanguageClient]:
-    client = await ClientServerConfig(server_command=SERVER, client_factory=make_client, server_env=dict(os.environ)).start()
-    if config is not None:
-        client.set_configuration(config, section="gemma-review")
-    try:
-        await client.initialize_session(
-            types.InitializeParams(
-                capabilities=client_capabilities(profile),
-                root_uri=root.as_uri(),
-                workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
-                initialization_options=init,
-            )
-        )
-        yield client
-        if client._server is not None and client._server.returncode is None:
-            await asyncio.wait_for(client.shutdown_session(), WAIT)
-    finally:
-        await stop(client)
-
-
-async def stop(client: LanguageClient) -> None:
-    """Stop the client; a server left running by a failed test is killed, not waited for forever."""
-    server = client._server
-    if server is not None and server.returncode is None and client.error is None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.shutdown_session(), 5)
-    if server is not None and server.returncode is None:
-        server.kill()
-    await asyncio.wait_for(client.stop(), WAIT)
-
-
-async def until(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-async def fake_waits(fake: FakeOllama, predicate: Callable[[FakeOllama], bool], what: str) -> None:
-    if not await asyncio.to_thread(fake.wait, predicate, WAIT):
-        raise AssertionError(f"timed out waiting for the fake model: {what}")
-
-
-def opened(client: LanguageClient, path: Path, text: str, version: int = 1) -> str:
-    uri = path.as_uri()
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text))
-    )
-    return uri
-
-
-def published(client: LanguageClient, uri: str, version: int | None = None) -> list[types.PublishDiagnosticsParams]:
-    return [p for p in client.published if p.uri == uri and (version is None or p.version == version)]
-
-
-def latest(client: LanguageClient, uri: str) -> types.PublishDiagnosticsParams | None:
-    found = published(client, uri)
-    return found[-1] if found else None
-
-
-def logs(client: LanguageClient, pattern: str) -> list[str]:
-    return [m.message for m in client.log_messages if re.search(pattern, m.message)]
-
-
-def span(rng: types.Range) -> tuple[tuple[int, int], tuple[int, int]]:
-    return (rng.start.line, rng.start.character), (rng.end.line, rng.end.character)
-
-
-async def actions_at(
-    client: LanguageClient, uri: str, rng: types.Range, diags: list[types.Diagnostic] | None = None, only: list[str] | None = None
-) -> list[types.CodeAction]:
-    result = await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=rng,
-            context=types.CodeActionContext(diagnostics=diags or [], only=only),
-        )
-    )
-    return [a for a in result or [] if isinstance(a, types.CodeAction)]
-
-
-def point(line: int, character: int = 0) -> types.Range:
-    return types.Range(types.Position(line, character), types.Position(line, character))
-
-
-# --- applying edits the way an editor does (independent of the server's own code) -----------
-
-
-def _offset(text: str, pos: types.Position) -> int:
-    lines = text.split("\n")
-    start = sum(len(line) + 1 for line in lines[: pos.line])
-    line = lines[pos.line] if pos.line < len(lines) else ""
-    prefix = line.encode("utf-16-le")[: 2 * pos.character].decode("utf-16-le")
-    return start + len(prefix)
-
-
-def edits_for(edit: types.WorkspaceEdit, uri: str, profile: str, version: int | None) -> list[types.TextEdit]:
-    if profile == "visual-studio-code":  # it accepts documentChanges: the edit must be versioned
-        assert edit.changes is None and edit.document_changes is not None
-        (change,) = edit.document_changes
-        assert change.text_document.uri == uri and change.text_document.version == version
-        return list(change.edits)
-    assert edit.document_changes is None and edit.changes is not None  # Neovim does not declare documentChanges
-    return list(edit.changes[uri])
-
-
-def apply(text: str, edits: list[types.TextEdit]) -> tuple[str, list[types.TextDocumentContentChangePartial]]:
-    """New text and the incremental changes an editor would send (last edit first)."""
-    changes = []
-    for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
-        a, b = _offset(text, e.range.start), _offset(text, e.range.end)
-        text = text[:a] + e.new_text + text[b:]
-        changes.append(types.TextDocumentContentChangePartial(range=e.range, text=e.new_text))
-    return text, changes
-
-
-def change(client: LanguageClient, uri: str, version: int, changes: list[Any]) -> None:
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version), content_changes=changes
-        )
-    )
-
-
-def insert(line: int, character: int, text: str) -> types.TextDocumentContentChangePartial:
-    return types.TextDocumentContentChangePartial(range=point(line, character), text=text)
 
 
 def streak_cases_pass(source: str) -> bool:
@@ -237,17 +82,6 @@ def slow_after_first(fake: FakeOllama, filler_chars: int, tokens_per_second: flo
         return Reply(text=json.dumps({"findings": found + [filler]}), tokens_per_second=tokens_per_second, chunk_chars=4)
 
     return respond
-
-
-@pytest.fixture
-def streak(tmp_path: Path) -> Path:
-    path = tmp_path / "streak.py"
-    path.write_text(STREAK, encoding="utf-8")
-    return path
-
-
-def ollama(fake: FakeOllama, **more: Any) -> dict[str, Any]:
-    return {"host": fake.url, "backend": "ollama", **more}
 
 
 # --- tests -------------------------------------------------------------------------------
@@ -512,25 +346,6 @@ async def test_settings_from_init_options_and_workspace_configuration(profile: s
         )
         await until(lambda: len(logs(client, r"^reviewed streak\.py")) == 3, "the third review")
         assert not latest(client, uri).diagnostics
-
-
-def raw_write(client: LanguageClient, body: bytes) -> None:
-    client.protocol.writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-
-
-async def raw_request(client: LanguageClient, method: str, params: Any) -> Any:
-    """Send a request exactly as given (the client's own types would refuse to build a bad one)."""
-    msg_id = f"raw-{method}"
-    future: Future[Any] = Future()
-    client.protocol._request_futures[msg_id] = future
-    raw_write(client, json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}).encode())
-    return await asyncio.wait_for(asyncio.wrap_future(future), WAIT)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @by_profile

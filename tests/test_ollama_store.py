@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -10,36 +9,13 @@ import pytest
 
 from gemma_review.errors import ModelError, ModelNotFoundError
 from gemma_review.ollama_store import (
-    MODEL_MEDIA_TYPE,
     OllamaName,
     find_model,
     models_dir,
     parse_name,
     resolve_model,
 )
-
-
-def write_model(root: Path, name: str, weights: bytes = b"GGUF\x03\x00\x00\x00weights", manifest_path: str | None = None) -> Path:
-    """A models dir laid out as Ollama lays it out, holding ``name``."""
-    parsed = parse_name(name)
-    digest = hashlib.sha256(weights).hexdigest()
-    blob = root / "blobs" / f"sha256-{digest}"
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    blob.write_bytes(weights)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": "sha256:00", "size": 1},
-        "layers": [
-            {"mediaType": "application/vnd.ollama.image.license", "digest": "sha256:11", "size": 1},
-            {"mediaType": MODEL_MEDIA_TYPE, "digest": f"sha256:{digest}", "size": len(weights)},
-            {"mediaType": "application/vnd.ollama.image.params", "digest": "sha256:22", "size": 1},
-        ],
-    }
-    where = root / "manifests" / (manifest_path or "/".join(parsed.manifest_parts()))
-    where.parent.mkdir(parents=True, exist_ok=True)
-    where.write_text(json.dumps(manifest))
-    return blob
+from tests.helpers import write_model
 
 
 @pytest.mark.parametrize(

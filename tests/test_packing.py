@@ -85,8 +85,8 @@ def test_whole_file_sent_when_regions_cover_most_of_it() -> None:
     assert len(units) == 2 and sum(len(u.lines) for u in units) < n / 2
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_diff_scoped_prompt_never_larger_than_whole_file_prompt(fake_ollama: FakeOllama, seed: int) -> None:
+def diff_and_whole(seed: int) -> tuple[list[FileChange], list[FileChange]]:
+    """Random files, each as a change of random regions and as a whole file."""
     rng = random.Random(seed)
     files = {f"m{i}.py": module(rng.randint(1, 40), body=rng.randint(1, 12), tag=f"h{i}") for i in range(rng.randint(1, 4))}
     diff, whole = [], []
@@ -95,6 +95,27 @@ def test_diff_scoped_prompt_never_larger_than_whole_file_prompt(fake_ollama: Fak
         picks = sorted(rng.sample(range(1, n + 1), rng.randint(1, min(n, 25))))
         diff.append(FileChange(path, text, [(p, min(n, p + rng.randint(0, 3))) for p in picks]))
         whole.append(FileChange(path, text, None))
+    return diff, whole
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_diff_scoped_packing_never_larger_than_whole_file_packing(seed: int) -> None:
+    """The packing stage alone (no model): the diff-scoped requests are no larger, and no more."""
+    eng = engine()
+
+    def packed(changes: list[FileChange]) -> tuple[int, int]:
+        units = [u for c in changes for u in eng.units_for(c)]
+        requests = pack(units, eng.unit_token_budget(), estimate_tokens)
+        tokens = sum(estimate_tokens(m["content"]) for r in requests for m in request_messages(r))
+        return tokens, len(requests)
+
+    (d_tokens, d_requests), (w_tokens, w_requests) = (packed(c) for c in diff_and_whole(seed))
+    assert 0 < d_tokens <= w_tokens and d_requests <= w_requests
+
+
+@pytest.mark.parametrize("seed", range(1))  # end to end once; every seed is checked on the packing alone above
+def test_diff_scoped_prompt_never_larger_than_whole_file_prompt(fake_ollama: FakeOllama, seed: int) -> None:
+    diff, whole = diff_and_whole(seed)
     d = engine(fake_ollama).review(diff)
     w = engine(fake_ollama).review(whole)
     assert not d.notes and not w.notes

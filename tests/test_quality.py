@@ -5,13 +5,12 @@ client, the fake Ollama server."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.fake_ollama import FakeOllama, Reply
-from tests.test_cli import FIXED_LINE, finding_json, reply, run, work  # noqa: F401 - fixture
+from tests.helpers import finding_json, git, reply, run
 
 LOOP_LINE = '    for event in sorted(events, key=lambda e: e["date"]):'
 
@@ -154,10 +153,6 @@ def test_a_reply_that_never_leaves_its_draft_keeps_nothing(work: Path, fake_olla
 
 
 # --- removed lines in view --------------------------------------------------------------------
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
 def test_deleted_lines_reach_the_prompt_marked_and_unnumbered(work: Path, fake_ollama: FakeOllama, capsys) -> None:

@@ -16,7 +16,7 @@ from gemma_review.engine import ReviewEngine
 from gemma_review.errors import ModelError, ReviewCancelled
 from gemma_review.intake import FileChange
 from gemma_review.scheduler import Scheduler, shared_scheduler
-from tests.conftest import SAMPLES
+from tests.helpers import SAMPLES
 from tests.fake_ollama import FakeOllama, Reply
 
 
