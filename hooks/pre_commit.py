@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -121,7 +121,7 @@ def review(overrides: Mapping[str, Any], run: HookRun, root: Path, target: Targe
         for warning in loaded.warnings:
             sys.stderr.write(f"gemma-review: warning: {warning}\n")
     # No single model request may outlive the hook's budget.
-    settings.timeout = max(1.0, min(settings.timeout, deadline - time.monotonic()))
+    settings = replace(settings, timeout=max(1.0, min(settings.timeout, deadline - time.monotonic())))
     engine = ReviewEngine(settings, root=loaded.root)
     outcome = review_within(engine, target.changes, deadline)
     if outcome.finished:
