@@ -158,7 +158,7 @@ def test_a_cross_setting_error_names_both_as_set(project: Path) -> None:
 
 def test_an_editor_error_names_the_editor_setting(project: Path) -> None:
     from gemma_review.config import editor_setting_name
-    from lsp_server.options import parse
+    from gemma_review.lsp.options import parse
 
     with pytest.raises(ConfigError) as info:
         load_settings(project, env={}, overrides={"max_parallel": 0}, override_name=editor_setting_name)
