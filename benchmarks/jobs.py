@@ -17,6 +17,7 @@ the speed-up, requests sent, and whether the findings were identical (they must 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import subprocess
@@ -48,7 +49,7 @@ def files(n: int, funcs: int) -> list[FileChange]:
 
 
 def run(settings: Settings, changes: list[FileChange], jobs: int) -> tuple[float, int, list[tuple[str, int, str]]]:
-    s = Settings(**{**settings.__dict__, "max_parallel": jobs})
+    s = dataclasses.replace(settings, max_parallel=jobs)
     engine = ReviewEngine(s, root=REPO / "benchmarks", scheduler=Scheduler(jobs))
     try:
         t = time.perf_counter()

@@ -2,6 +2,14 @@
 
 One dataclass carries every setting; the CLI, the hook and the language server all
 build it through :func:`load_settings` so a name means the same thing everywhere.
+
+Each setting is declared once, as a field of :class:`Settings` made with :func:`setting`:
+its type (the annotation), default, allowed values or bounds, one-line description,
+whether it changes the review (and so the cache key), its command-line flag, its
+environment variables and whether it is an editor setting. Validation, the cache key,
+the CLI options (gemma_review/options.py), the environment table, the settings table in
+docs/configuration.md (gemma_review/settings_doc.py) and the check of the VS Code
+manifest (tests/test_settings_declaration.py) are all derived from that declaration.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -32,62 +40,206 @@ TRIGGERS = ("save", "type", "manual")
 DEFAULT_MODEL = "gemma4:e4b"
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
+# Upper bounds: far above any real use; a typo (or 1e400) must not reach a server as a
+# number its 32-bit fields overflow on, nor a socket as a timeout that overflows.
+INT32_MAX = 2**31 - 1
+MAX_TIMEOUT = 7 * 24 * 3600.0
+MAX_DEBOUNCE_MS = 600_000
+MAX_PARALLEL = 64
 
-@dataclass
+_SPEC = "gemma_review.setting"
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """The declaration of one setting (see :func:`setting`); ``name`` and ``kind`` come from the field."""
+
+    default: Any
+    help: str  # one line: the settings table and, unless flag_help says otherwise, --help
+    review: bool = False  # changes what the model is asked: part of Settings.review_key
+    review_if: str | None = None  # ...only while this boolean setting is on
+    flag: str | None = None  # the command-line flag that sets it
+    flag_help: str | None = None
+    metavar: str | None = None
+    env: tuple[str, ...] = ()  # environment variables, the first one set wins
+    editor: bool = True  # an editor setting, gemma-review.<camelCase>
+    choices: tuple[str, ...] | None = None  # allowed values (of each item, for a list)
+    low: float | None = None  # bounds, inclusive unless low_open
+    high: float | None = None
+    low_open: bool = False
+    must: str | None = None  # how an error says the bounds, when the generated words would say less
+    trusted_only: bool = False  # never from a repository's own config file
+    doc_default: str | None = None  # the default as the settings table shows it
+    name: str = ""
+    kind: str = ""
+
+    @property
+    def editor_key(self) -> str | None:
+        return "gemma-review." + camel_case(self.name) if self.editor else None
+
+    def _number(self, value: float) -> str:
+        return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+    def bounds_text(self) -> str:
+        """What a value must be, for an error message: ``a whole number from 1 to 64``."""
+        if self.must:
+            return self.must
+        whole = self.kind == "int"
+        if self.low_open and self.low == 0:
+            number = "a positive whole number" if whole else "a positive number"
+            return f"{number} up to {self._number(self.high)}" if self.high is not None else number
+        if whole:
+            return f"a whole number from {self._number(self.low)} to {self._number(self.high)}"
+        return f"between {self._number(self.low)} and {self._number(self.high)}"
+
+    def in_bounds(self, value: float) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+
+def setting(default: Any, help: str, **declared: Any) -> Any:
+    """A :class:`Settings` field and its declaration (keyword arguments: :class:`SettingSpec`)."""
+    spec = SettingSpec(default=default, help=help, **declared)
+    if isinstance(default, (list, tuple)):
+        items = list(default)
+        return field(default_factory=lambda: list(items), metadata={_SPEC: spec})
+    return field(default=default, metadata={_SPEC: spec})
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.title() for w in rest)
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Every setting, with its default. Names are those of the config file."""
+    """Every setting, declared once. Names are those of the config file.
 
-    model: str = DEFAULT_MODEL
-    host: str = DEFAULT_HOST
-    backend: str = "auto"
-    model_file: str | None = None  # GGUF for the embedded backend
-    api_key_env: str = "OPENAI_API_KEY"  # env var holding the key for the openai backend
-    allow_remote: bool = False
-    fail_on: str = "error"
-    min_confidence: float = 0.5
-    min_severity: str = "info"
-    categories: list[str] = field(default_factory=lambda: list(CATEGORIES))
-    include: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    num_ctx: int = 8192
-    num_predict: int = 1024
-    timeout: float = 120.0
-    keep_alive: str = "10m"
-    seed: int = 42
-    guidelines: str | None = None  # path; None = look for the default names
-    cache: bool = True
-    cache_dir: str | None = None
-    max_unit_lines: int = 200
-    # How severe a finding may be, by category ("category:severity"); [] = no limits.
+    Frozen: a run that needs other values makes a copy with :func:`dataclasses.replace`.
+    """
+
+    model: str = setting(DEFAULT_MODEL, "Model name (`gemma4:e2b` for small machines).", review=True,
+                         flag="--model", flag_help=f"model name (default {DEFAULT_MODEL})", env=("GEMMA_REVIEW_MODEL",))
+    host: str = setting(DEFAULT_HOST, "Model server URL; `host:port` is accepted.",
+                        flag="--host", flag_help=f"model server URL (default {DEFAULT_HOST}, env OLLAMA_HOST)",
+                        env=("GEMMA_REVIEW_HOST", "OLLAMA_HOST"))
+    backend: str = setting("auto", "`auto`, `ollama`, `openai` (any OpenAI-compatible server), `embedded` (llama.cpp "
+                           "in process) or `demo` (the bundled Gemma 3 270M; `auto` falls back to it only in `review`, "
+                           "`bench` and `doctor`).", choices=BACKENDS, flag="--backend",
+                           flag_help="model backend (default auto)", env=("GEMMA_REVIEW_BACKEND",))
+    model_file: str | None = setting(None, "GGUF file for the `embedded` backend.", flag="--model-file",
+                                     flag_help="GGUF file for the embedded backend", env=("GEMMA_REVIEW_MODEL_FILE",),
+                                     doc_default="none")
+    api_key_env: str = setting("OPENAI_API_KEY", "Environment variable holding the key for the `openai` backend.")
+    allow_remote: bool = setting(False, "Allow a model host that is not this machine (code leaves it). Never taken from "
+                                 "a repository's config file, so a cloned repository cannot send your code elsewhere.",
+                                 flag="--allow-remote", flag_help="allow a model host that is not on this machine",
+                                 env=("GEMMA_REVIEW_ALLOW_REMOTE",), trusted_only=True)
+    fail_on: str = setting("error", "The severity that fails a run of the CLI or the hook; `never` never fails.",
+                           choices=FAIL_ON, review=True, review_if="verify", flag="--fail-on",
+                           flag_help="exit 1 on findings at or above this severity (default error)")
+    min_confidence: float = setting(0.5, "Drop findings the model is less sure of (0–1).", low=0.0, high=1.0,
+                                    flag="--min-confidence", flag_help="drop findings below this confidence (0-1)")
+    min_severity: str = setting("info", "Drop findings below this severity.", choices=SEVERITIES,
+                                flag="--min-severity", flag_help="drop findings below this severity")
+    categories: list[str] = setting(list(CATEGORIES), "Which kinds of findings to report.", choices=CATEGORIES,
+                                    review=True, flag="--categories",
+                                    flag_help=f"comma-separated subset of: {','.join(CATEGORIES)}", doc_default="all five")
+    include: list[str] = setting([], "Only review files matching these globs (empty: all).")
+    exclude: list[str] = setting([], "Never review files matching these globs.")
+    num_ctx: int = setting(8192, "Context window sent to the model with every request.", low=0, low_open=True,
+                           high=INT32_MAX, flag="--num-ctx", flag_help="context window sent to the model")
+    num_predict: int = setting(1024, "Cap on tokens the model may write per request; below `num_ctx`.", review=True,
+                               low=0, low_open=True, high=INT32_MAX, flag="--num-predict",
+                               flag_help="cap on tokens the model may write per unit")
+    timeout: float = setting(120.0, "Seconds a model request may take, start to last token.", low=0, low_open=True,
+                             high=MAX_TIMEOUT, must=f"a positive number of seconds up to {MAX_TIMEOUT:g}",
+                             flag="--timeout", flag_help="seconds to wait for the model per request",
+                             env=("GEMMA_REVIEW_TIMEOUT",))
+    keep_alive: str = setting("10m", "How long Ollama keeps the model loaded (`10m`, `1h`, `0`).")
+    seed: int = setting(42, "Sampling seed (temperature is always 0).", review=True)
+    guidelines: str | None = setting(None, "The repository's review guidelines file (by default `.gemma-review.md`, "
+                                     "`REVIEW_GUIDELINES.md` or `.github/review-guidelines.md`).", review=True,
+                                     flag="--guidelines", flag_help="the repository's review guidelines file",
+                                     doc_default="auto")
+    cache: bool = setting(True, "Reuse reviews of unchanged code (shared by the CLI, the hook and the editor).")
+    cache_dir: str | None = setting(None, "Where the review cache lives.", env=("GEMMA_REVIEW_CACHE_DIR",),
+                                    doc_default="user cache dir")
+    max_unit_lines: int = setting(200, "Largest piece of code, in lines, sent in one request; longer ones are split.",
+                                  low=0, low_open=True, high=1_000_000)
     # Only bugs and security holes may block a commit (README "Severity").
-    severity_limits: list[str] = field(default_factory=lambda: list(DEFAULT_SEVERITY_LIMITS))
-    verify: bool = False  # ask the model to confirm findings at or above fail_on
-    # what is reviewed at all, and how many requests go to the model server at once
+    severity_limits: list[str] = setting(list(DEFAULT_SEVERITY_LIMITS), "The most severe a finding of each category "
+                                         "may be, as `category:severity`; `[]` for no limits.", review=True)
+    verify: bool = setting(False, "Ask the model to confirm each finding at or above `fail_on`; unconfirmed ones drop "
+                           "to `info`.", review=True, flag="--verify",
+                           flag_help="ask the model to confirm findings at or above --fail-on")
     # A repository's own list (config files); not an editor setting, so a team shares one answer.
-    default_exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE_PATTERNS), metadata={"editor": False})
-    skip_generated: bool = True  # files with an @generated / DO NOT EDIT marker near the top
-    max_file_bytes: int = 262144  # bigger files are skipped with that reason; 0 = no limit
-    max_parallel: int = 1  # requests in flight to one server; raise to match OLLAMA_NUM_PARALLEL / -np
+    default_exclude: list[str] = setting(list(DEFAULT_EXCLUDE_PATTERNS), "Globs never reviewed unless an `include` "
+                                         "pattern names the file (keys, lock files, minified bundles, vendored "
+                                         "folders); `[]` turns them off.", editor=False,
+                                         doc_default="see [What is never sent](../README.md#what-is-never-sent)")
+    skip_generated: bool = setting(True, "Skip files with an `@generated` or `DO NOT EDIT` marker near the top.")
+    max_file_bytes: int = setting(262144, "Skip larger files (256 KiB) with that reason; `0` = no limit.", low=0,
+                                  high=INT32_MAX, must="0 (no limit) or a positive number of bytes")
+    max_parallel: int = setting(1, "Requests in flight to one model server; raise it only for a server that batches "
+                                "(`OLLAMA_NUM_PARALLEL`, `llama-server -np`, vLLM).", low=1, high=MAX_PARALLEL,
+                                flag="--jobs", metavar="N",
+                                flag_help="model requests in flight at once, for servers that batch "
+                                "(llama-server -np, vLLM, OLLAMA_NUM_PARALLEL); default 1")
     # language server
-    scope: str = "changes"
-    trigger: str = "save"
-    debounce_ms: int = 1500
+    scope: str = setting("changes", "Language server: review the lines that differ from `HEAD`, or the whole `file`.",
+                         choices=SCOPES)
+    trigger: str = setting("save", "Language server: review on open and save, also while typing (`type`), or only "
+                           "on command (`manual`).", choices=TRIGGERS)
+    debounce_ms: int = setting(1500, "Language server: pause after typing before a review with `trigger = \"type\"`.",
+                               low=0, high=MAX_DEBOUNCE_MS, must=f"between 0 and {MAX_DEBOUNCE_MS}")
     # How the user set each setting they set ("--timeout", "GEMMA_REVIEW_TIMEOUT", a file):
     # messages name a setting the way the user knows it. Not itself a setting.
-    origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False, metadata={"setting": False})
+    origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False, hash=False,
+                                    metadata={"setting": False})
 
     @property
     def review_key(self) -> str:
-        """The settings that change what the model is asked; part of the cache key."""
-        return f"{self.model}|{self.num_predict}|{self.seed}|{sorted(self.categories)}|{self.guidelines}|{self.verify}|{self.fail_on if self.verify else ''}|{sorted(self.severity_limits)}"
+        """The settings that change what the model is asked (declared ``review=True``); part of the cache key."""
+        parts = []
+        for spec in SPECS.values():
+            if not spec.review:
+                continue
+            value = getattr(self, spec.name)
+            if spec.review_if is not None and not getattr(self, spec.review_if):
+                value = ""
+            elif isinstance(value, list):
+                value = sorted(value)
+            parts.append(f"{spec.name}={value}")
+        return "|".join(parts)
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.metadata.get("setting", True)}
+def _specs(cls: type) -> dict[str, SettingSpec]:
+    specs: dict[str, SettingSpec] = {}
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("setting", True):
+            continue
+        spec = f.metadata.get(_SPEC)
+        if spec is None:
+            raise TypeError(f"Settings.{f.name} is not declared with setting(...)")
+        specs[f.name] = dataclasses.replace(spec, name=f.name, kind=_kind(f))
+    return specs
+
+
+def _kind(f: dataclasses.Field[Any]) -> str:
+    return f.type if isinstance(f.type, str) else str(f.type)
+
+
+# Every setting's declaration, in declaration order.
+SPECS: dict[str, SettingSpec] = _specs(Settings)
 CONFIG_FILE_NAMES = (".gemma-review.toml", "pyproject.toml")
 
 
 def setting_names() -> list[str]:
-    return list(_FIELDS)
+    return list(SPECS)
 
 
 def setting_name(key: str) -> str:
@@ -101,7 +253,7 @@ def setting_name(key: str) -> str:
 
 def unknown_setting(key: str, origin: str) -> str:
     """The warning for a key no setting has, with the closest setting name when there is one."""
-    close = difflib.get_close_matches(setting_name(key), list(_FIELDS), n=1)
+    close = difflib.get_close_matches(setting_name(key), list(SPECS), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return f"{origin}: unknown setting '{key}' ignored{hint}"
 
@@ -115,7 +267,7 @@ def known_settings(values: Mapping[str, Any], origin: str) -> tuple[dict[str, An
     known: dict[str, Any] = {}
     warnings: list[str] = []
     for key, value in values.items():
-        if setting_name(str(key)) in _FIELDS:
+        if setting_name(str(key)) in SPECS:
             known[key] = value
         else:
             warnings.append(unknown_setting(str(key), origin))
@@ -127,10 +279,6 @@ _KIND_NAMES = {
     "bool": "true or false", "int": "a whole number", "float": "a number",
     "list[str]": "a list of strings", "str": "a string", "str | None": "a string",
 }
-
-
-def _kind(f: dataclasses.Field[Any]) -> str:
-    return f.type if isinstance(f.type, str) else str(f.type)
 
 
 def check_kinds(cls: type) -> None:
@@ -149,8 +297,42 @@ def check_kinds(cls: type) -> None:
 check_kinds(Settings)
 
 
-def _coerce(name: str, value: Any, origin: str) -> Any:
-    kind = _kind(_FIELDS[name])
+@dataclass(frozen=True)
+class Source:
+    """Where a group of values comes from, so that messages name each one as the user wrote it.
+
+    ``kind`` is ``file`` (``where`` is the path), ``env`` (the variable), ``flag``, ``editor``
+    or ``plain`` (``where`` is just a prefix: no origin is recorded).
+    """
+
+    kind: str
+    where: str = ""
+    name_of: Callable[[str], str] | None = None  # setting name -> how an override is called
+
+    def subject(self, key: str) -> str:
+        """The setting as written, for an error: ``--jobs``, ``environment variable GEMMA_REVIEW_TIMEOUT``."""
+        name = setting_name(key)
+        if self.kind == "env":
+            return f"environment variable {self.where}"
+        if self.kind in ("flag", "editor") and self.name_of is not None:
+            said = self.name_of(name)
+            return f"{self.where}: {said}" if self.where else said
+        return f"{self.where}: '{key}'" if self.where else f"'{key}'"
+
+    def origin(self, key: str) -> str | None:
+        """How Settings.origins remembers it (``--timeout``, ``GEMMA_REVIEW_TIMEOUT``, ```timeout`` in FILE``)."""
+        name = setting_name(key)
+        if self.kind == "file":
+            return f"`{key}` in {self.where}"
+        if self.kind == "env":
+            return self.where
+        if self.kind in ("flag", "editor") and self.name_of is not None:
+            return self.name_of(name)
+        return None
+
+
+def _coerce(name: str, value: Any, subject: str) -> Any:
+    kind = SPECS[name].kind
     if kind not in _KIND_NAMES:
         raise TypeError(f"setting '{name}' has the type {kind!r}, which no coercion handles")
     try:
@@ -183,9 +365,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
                 raise ValueError
             return str(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) from `num_ctx = inf`
-        raise ConfigError(
-            f"{origin}: setting '{name}' must be {_KIND_NAMES.get(kind, kind)}, got {value!r}"
-        ) from None
+        raise ConfigError(f"{subject} must be {_KIND_NAMES.get(kind, kind)}, got {value!r}") from None
     return value
 
 
@@ -201,87 +381,83 @@ def parse_severity_limits(entries: list[str] | tuple[str, ...]) -> dict[str, str
     return limits
 
 
-def _validate(s: Settings, origin: str) -> None:
-    def choice(name: str, allowed: tuple[str, ...]) -> None:
-        value = getattr(s, name)
-        if value not in allowed:
+def _check(spec: SettingSpec, value: Any, subject: str) -> None:
+    """The declared choices and bounds of one setting."""
+    if spec.choices is not None and spec.kind == "list[str]":
+        bad = [c for c in value if c not in spec.choices]
+        if bad:
+            noun = "category" if len(bad) == 1 else "categories"
+            if spec.name != "categories":
+                noun = "value" if len(bad) == 1 else "values"
+            raise ConfigError(f"{subject}: unknown {noun} {', '.join(bad)}; choose from {', '.join(spec.choices)}")
+    elif spec.choices is not None and value not in spec.choices:
+        raise ConfigError(f"{subject} must be one of {', '.join(spec.choices)}, got {value!r}")
+    if (spec.low is not None or spec.high is not None) and not spec.in_bounds(value):
+        got = f"{value:g}" if isinstance(value, float) else f"{value}"
+        raise ConfigError(f"{subject} must be {spec.bounds_text()}, got {got}")
+
+
+def _validate(s: Settings, changed: Mapping[str, str], ref: Callable[[str], str]) -> None:
+    """Check the ``changed`` settings (name -> subject) of ``s``; ``ref`` names any setting."""
+    for name, subject in changed.items():
+        _check(SPECS[name], getattr(s, name), subject)
+    if "severity_limits" in changed:
+        try:
+            parse_severity_limits(s.severity_limits)
+        except ValueError as exc:
             raise ConfigError(
-                f"{origin}: '{name}' must be one of {', '.join(allowed)}, got {value!r}"
-            )
-
-    choice("backend", BACKENDS)
-    choice("fail_on", FAIL_ON)
-    choice("min_severity", SEVERITIES)
-    choice("scope", SCOPES)
-    choice("trigger", TRIGGERS)
-    bad = [c for c in s.categories if c not in CATEGORIES]
-    if bad:
-        raise ConfigError(
-            f"{origin}: unknown categor{'y' if len(bad) == 1 else 'ies'} {', '.join(bad)}; "
-            f"choose from {', '.join(CATEGORIES)}"
-        )
-    if not 0.0 <= s.min_confidence <= 1.0:  # also false for NaN
-        raise ConfigError(f"{origin}: 'min_confidence' must be between 0 and 1")
-    try:
-        parse_severity_limits(s.severity_limits)
-    except ValueError as exc:
-        raise ConfigError(
-            f"{origin}: 'severity_limits' entry {str(exc)!r} must be CATEGORY:SEVERITY, e.g. \"style:info\" "
-            f"(categories: {', '.join(CATEGORIES)}; severities: {', '.join(SEVERITIES)})"
-        ) from None
-    for name, most in LIMITS.items():
-        value = getattr(s, name)
-        if not 0 < value <= most:
-            raise ConfigError(f"{origin}: '{name}' must be a positive whole number up to {most}, got {value}")
+                f"{changed['severity_limits']} entry {str(exc)!r} must be CATEGORY:SEVERITY, e.g. \"style:info\" "
+                f"(categories: {', '.join(CATEGORIES)}; severities: {', '.join(SEVERITIES)})"
+            ) from None
     if s.num_predict >= s.num_ctx:
-        raise ConfigError(f"{origin}: 'num_predict' ({s.num_predict}) must be below 'num_ctx' ({s.num_ctx})")
-    if not (s.timeout > 0 and math.isfinite(s.timeout)) or s.timeout > MAX_TIMEOUT:
-        raise ConfigError(
-            f"{origin}: 'timeout' must be a positive number of seconds up to {MAX_TIMEOUT:g}, got {s.timeout:g}"
-        )
-    if not 0 <= s.debounce_ms <= MAX_DEBOUNCE_MS:
-        raise ConfigError(f"{origin}: 'debounce_ms' must be between 0 and {MAX_DEBOUNCE_MS}, got {s.debounce_ms}")
-    if not 1 <= s.max_parallel <= MAX_PARALLEL:
-        raise ConfigError(f"{origin}: 'max_parallel' must be a whole number from 1 to {MAX_PARALLEL}, got {s.max_parallel}")
-    if not 0 <= s.max_file_bytes <= INT32_MAX:
-        raise ConfigError(f"{origin}: 'max_file_bytes' must be 0 (no limit) or a positive number of bytes, got {s.max_file_bytes}")
-    _check_model_name(s.model, origin)
+        if "num_predict" in changed:
+            raise ConfigError(f"{changed['num_predict']} ({s.num_predict}) must be below {ref('num_ctx')} ({s.num_ctx})")
+        raise ConfigError(f"{changed.get('num_ctx', ref('num_ctx'))} ({s.num_ctx}) must be above {ref('num_predict')} ({s.num_predict})")
+    if "model" in changed:
+        _check_model_name(s.model, changed["model"])
 
 
-# Upper bounds: far above any real use; a typo (or 1e400) must not reach a server as a
-# number its 32-bit fields overflow on, nor a socket as a timeout that overflows.
-INT32_MAX = 2**31 - 1
-LIMITS = {"num_ctx": INT32_MAX, "num_predict": INT32_MAX, "max_unit_lines": 1_000_000}
-MAX_TIMEOUT = 7 * 24 * 3600.0
-MAX_DEBOUNCE_MS = 600_000
-MAX_PARALLEL = 64
 _BAD_NAME_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
-def _check_model_name(model: str, origin: str) -> None:
+def _check_model_name(model: str, subject: str) -> None:
     if not model:
-        raise ConfigError(f"{origin}: 'model' is empty; name a model such as {DEFAULT_MODEL}")
+        raise ConfigError(f"{subject} is empty; name a model such as {DEFAULT_MODEL}")
     bad = _BAD_NAME_CHARS.search(model)
     if bad:
         raise ConfigError(
-            f"{origin}: 'model' {model!r} contains {bad.group()!r}; model names have no spaces or control characters"
+            f"{subject} {model!r} contains {bad.group()!r}; model names have no spaces or control characters"
         )
 
 
-def apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Settings:
-    """Return a copy of ``settings`` with ``values`` (any key style) applied and checked."""
+def apply(settings: Settings, values: Mapping[str, Any], origin: str | Source) -> Settings:
+    """Return a copy of ``settings`` with ``values`` (any key style) applied and checked.
+
+    ``origin`` says where the values come from: a :class:`Source`, or a plain prefix for messages.
+    Errors name each value as the user wrote it; a Source's origins are recorded in ``origins``.
+    """
+    source = origin if isinstance(origin, Source) else Source("plain", origin)
     changes: dict[str, Any] = {}
+    subjects: dict[str, str] = {}
+    origins: dict[str, str] = {}
     for key, value in values.items():
         name = setting_name(str(key))
-        if name not in _FIELDS:
-            raise ConfigError(
-                f"{origin}: unknown setting '{key}' (known: {', '.join(_FIELDS)})"
-            )
-        changes[name] = _coerce(name, value, origin)
-    new = dataclasses.replace(settings, **changes)
+        if name not in SPECS:
+            prefix = f"{source.where}: " if source.where else ""
+            raise ConfigError(f"{prefix}unknown setting '{key}' (known: {', '.join(SPECS)})")
+        subjects[name] = source.subject(str(key))
+        changes[name] = _coerce(name, value, subjects[name])
+        said = source.origin(str(key))
+        if said is not None:
+            origins[name] = said
     if "host" in changes:
-        new.host = normalize_host(new.host, origin)
-    _validate(new, origin)
+        changes["host"] = normalize_host(changes["host"], subjects["host"])
+    new = dataclasses.replace(settings, **changes, origins={**settings.origins, **origins})
+
+    def ref(name: str) -> str:
+        return new.origins.get(name) or f"'{name}'"
+
+    _validate(new, subjects, ref)
     return new
 
 
@@ -389,19 +565,12 @@ def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
     return None
 
 
-ENV_VARS = {
-    "GEMMA_REVIEW_MODEL": "model",
-    "GEMMA_REVIEW_HOST": "host",
-    "GEMMA_REVIEW_BACKEND": "backend",
-    "GEMMA_REVIEW_MODEL_FILE": "model_file",
-    "GEMMA_REVIEW_CACHE_DIR": "cache_dir",
-    "GEMMA_REVIEW_TIMEOUT": "timeout",
-    "GEMMA_REVIEW_ALLOW_REMOTE": "allow_remote",
-}
+# Environment variable -> setting, from the declarations (the first one a setting lists wins).
+ENV_VARS: dict[str, str] = {var: spec.name for spec in SPECS.values() for var in spec.env}
 
 # Settings a repository's own config file may not set: a cloned repository must not be
 # able to send its reader's code to a server of its choosing.
-TRUSTED_ONLY = ("allow_remote",)
+TRUSTED_ONLY: tuple[str, ...] = tuple(name for name, spec in SPECS.items() if spec.trusted_only)
 
 
 def user_config_path(env: Mapping[str, str]) -> Path:
@@ -416,11 +585,11 @@ def user_config_path(env: Mapping[str, str]) -> Path:
 def env_settings(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     """``{variable: (setting, value)}`` for the variables that are set (GEMMA_REVIEW_HOST over OLLAMA_HOST)."""
     found: dict[str, tuple[str, str]] = {}
-    if env.get("OLLAMA_HOST") and not env.get("GEMMA_REVIEW_HOST"):
-        found["OLLAMA_HOST"] = ("host", env["OLLAMA_HOST"])
-    for var, name in ENV_VARS.items():
-        if env.get(var):
-            found[var] = (name, env[var])
+    for spec in SPECS.values():
+        for var in spec.env:
+            if env.get(var):
+                found[var] = (spec.name, env[var])
+                break
     return found
 
 
@@ -433,23 +602,21 @@ class LoadedSettings:
 
 
 def flag_name(name: str) -> str:
+    """The command-line flag of a setting: its declared flag (``--jobs``), else ``--name``."""
+    spec = SPECS.get(name)
+    if spec is not None and spec.flag:
+        return spec.flag
     return "--" + name.replace("_", "-")
 
 
 def editor_setting_name(name: str) -> str:
-    head, *rest = name.split("_")
-    return "the editor setting gemma-review." + head + "".join(w.title() for w in rest)
+    return "the editor setting gemma-review." + camel_case(name)
 
 
 def timeout_setting(settings: Settings | None) -> str:
     """How to name the ``timeout`` setting to this user: the way they set it."""
     origin = settings.origins.get("timeout") if settings is not None else None
     return origin or "--timeout (or `timeout` in the config file)"
-
-
-def _with_origins(settings: Settings, names: Mapping[str, str]) -> Settings:
-    settings.origins = {**settings.origins, **names}
-    return settings
 
 
 def load_settings(
@@ -472,8 +639,7 @@ def load_settings(
         data = _read_toml(user_file)
         known, unknown = known_settings(_own_section(data, user_file), str(user_file))
         warnings += unknown
-        settings = apply(settings, known, str(user_file))
-        _with_origins(settings, {setting_name(str(k)): f"`{setting_name(str(k))}` in {user_file}" for k in known})
+        settings = apply(settings, known, Source("file", str(user_file)))
     found: tuple[Path, dict[str, Any]] | None
     if config_file is not None:
         if config_file.is_dir():
@@ -495,18 +661,15 @@ def load_settings(
             if section.pop(key) is not None:
                 warnings.append(
                     f"{path}: '{name}' is ignored in a project's config file; set it in {user_file}, "
-                    f"with GEMMA_REVIEW_{name.upper()}=1 or with --{name.replace('_', '-')}"
+                    f"with {SPECS[name].env[0]}=1 or with {flag_name(name)}"
                 )
         known, unknown = known_settings(section, str(path))
         warnings += unknown
-        settings = apply(settings, known, str(path))
-        _with_origins(settings, {setting_name(str(k)): f"`{setting_name(str(k))}` in {path}" for k in known})
+        settings = apply(settings, known, Source("file", str(path)))
     for var, (name, value) in env_settings(env).items():
         # One at a time, so a bad value is reported under the variable's own name.
-        settings = apply(settings, {name: value}, f"environment variable {var}")
-        _with_origins(settings, {name: var})
+        settings = apply(settings, {name: value}, Source("env", var))
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
-        settings = apply(settings, given, "option")
-        _with_origins(settings, {setting_name(str(k)): override_name(setting_name(str(k))) for k in given})
+        settings = apply(settings, given, Source("flag", "", override_name))
     return LoadedSettings(settings, path, root, warnings)

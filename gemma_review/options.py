@@ -8,11 +8,11 @@ and the hook share one definition without importing the CLI.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .config import BACKENDS, CATEGORIES, FAIL_ON, SEVERITIES, setting_names
+from .config import SPECS
 
 
 @dataclass(frozen=True)
@@ -28,14 +28,34 @@ class Option:
     metavar: str | None = None
 
 
-MODEL = Option(("--model",), "model", "model name (default gemma4:e4b)")
-HOST = Option(("--host",), "host", "model server URL (default http://127.0.0.1:11434, env OLLAMA_HOST)")
-BACKEND = Option(("--backend",), "backend", "model backend (default auto)", choices=BACKENDS)
-MODEL_FILE = Option(("--model-file",), "model_file", "GGUF file for the embedded backend")
-ALLOW_REMOTE = Option(("--allow-remote",), "allow_remote", "allow a model host that is not on this machine", switch=True)
-REQUEST_TIMEOUT = Option(("--timeout",), "timeout", "seconds to wait for the model per request", type=float)
-NUM_CTX = Option(("--num-ctx",), "num_ctx", "context window sent to the model", type=int)
-NUM_PREDICT = Option(("--num-predict",), "num_predict", "cap on tokens the model may write per unit", type=int)
+_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float}
+
+
+def setting_option(name: str) -> Option:
+    """The option of a setting, from its declaration in gemma_review/config.py."""
+    spec = SPECS[name]
+    if spec.flag is None:
+        raise KeyError(f"setting '{name}' has no command-line flag")
+    return Option(
+        (spec.flag,), name, spec.flag_help or spec.help,
+        type=_TYPES.get(spec.kind),
+        choices=spec.choices if spec.kind != "list[str]" else None,  # a list is given comma-separated
+        switch=spec.kind == "bool",
+        metavar=spec.metavar,
+    )
+
+
+# Every setting that has a flag, as an option (same order as the declarations).
+SETTING_OPTIONS: dict[str, Option] = {name: setting_option(name) for name, spec in SPECS.items() if spec.flag}
+
+MODEL = SETTING_OPTIONS["model"]
+HOST = SETTING_OPTIONS["host"]
+BACKEND = SETTING_OPTIONS["backend"]
+MODEL_FILE = SETTING_OPTIONS["model_file"]
+ALLOW_REMOTE = SETTING_OPTIONS["allow_remote"]
+REQUEST_TIMEOUT = SETTING_OPTIONS["timeout"]
+NUM_CTX = SETTING_OPTIONS["num_ctx"]
+NUM_PREDICT = SETTING_OPTIONS["num_predict"]
 CONFIG = Option(("--config",), "config", "read settings from this TOML file", type=Path)  # a path, not a setting
 NO_CACHE = Option(("--no-cache",), "no_cache", "do not read or write the review cache", switch=True)
 
@@ -50,29 +70,21 @@ def model_options(request_timeout: bool = True) -> tuple[Option, ...]:
 
 
 def fail_on_option(what: str) -> Option:
-    return Option(("--fail-on",), "fail_on", f"{what} on findings at or above this severity (default error)", choices=FAIL_ON)
+    return replace(SETTING_OPTIONS["fail_on"], help=f"{what} on findings at or above this severity (default error)")
 
 
 # The finding filters of review and the hook.
-FILTER_OPTIONS: tuple[Option, ...] = (
-    Option(("--min-confidence",), "min_confidence", "drop findings below this confidence (0-1)", type=float),
-    Option(("--min-severity",), "min_severity", "drop findings below this severity", choices=SEVERITIES),
-    Option(("--categories",), "categories", f"comma-separated subset of: {','.join(CATEGORIES)}"),
-    Option(("--guidelines",), "guidelines", "the repository's review guidelines file"),
+FILTER_OPTIONS: tuple[Option, ...] = tuple(
+    SETTING_OPTIONS[n] for n in ("min_confidence", "min_severity", "categories", "guidelines")
 )
 
 # The verification pass (review and bench).
-VERIFY = Option(("--verify",), "verify", "ask the model to confirm findings at or above --fail-on", switch=True)
+VERIFY = SETTING_OPTIONS["verify"]
 # Requests in flight at once (review only): for servers that batch.
-JOBS = Option(("--jobs",), "max_parallel", "model requests in flight at once, for servers that batch "
-              "(llama-server -np, vLLM, OLLAMA_NUM_PARALLEL); default 1", type=int, metavar="N")
+JOBS = SETTING_OPTIONS["max_parallel"]
 
 # Option values that are settings of the same name.
-OVERRIDE_FLAGS: tuple[str, ...] = (
-    "model", "host", "backend", "model_file", "allow_remote", "timeout", "num_ctx", "num_predict",
-    "fail_on", "min_confidence", "min_severity", "categories", "guidelines", "verify", "max_parallel",
-)
-assert set(OVERRIDE_FLAGS) <= set(setting_names())
+OVERRIDE_FLAGS: tuple[str, ...] = tuple(SETTING_OPTIONS)
 
 
 def overrides_from(values: Mapping[str, Any], skip: Sequence[str] = ()) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from gemma_review.config import Settings, apply, setting_name, setting_names, unknown_setting
+from gemma_review.config import Settings, Source, apply, setting_name, setting_names, unknown_setting
 from gemma_review.errors import ConfigError
 
 SECTION = "gemma-review"
@@ -74,7 +74,8 @@ def parse(raw: Any, origin: str) -> tuple[EditorOptions, list[str]]:
             # Checked one at a time so a bad value drops only itself; against a base that
             # accepts any num_ctx/num_predict pair, since their combination (with the
             # configuration file) is checked when a review loads its settings.
-            apply(_PERMISSIVE, {name: value}, origin)
+            # Named as written: `gemma-review.numCtx` (VS Code), `gemma-review.num_ctx` (a Lua table).
+            apply(_PERMISSIVE, {name: value}, Source("editor", origin, lambda _name, key=key: f"the editor setting {SECTION}.{key}"))
         except ConfigError as exc:
             warnings.append(f"{exc}; ignored")
             continue

@@ -235,7 +235,7 @@ def test_base_with_head_reviews_commits(repo: Path, fake_ollama: FakeOllama, cap
         (["review"], "nothing to review"),
         (["review", "--diff", "nope.patch"], "cannot read the diff nope.patch"),
         (["review", "streak.py", "--fail-on", "bad"], "invalid choice"),
-        (["review", "streak.py", "--min-confidence", "3"], "'min_confidence' must be between 0 and 1"),
+        (["review", "streak.py", "--min-confidence", "3"], "--min-confidence must be between 0 and 1, got 3"),
         (["review", "--staged"], "not inside a git repository"),
         (["review", "streak.py", "--head", "x"], "--head needs --base"),
     ],
@@ -284,7 +284,7 @@ def test_config_file_and_precedence(work: Path, fake_ollama: FakeOllama, capsys,
     assert fake_ollama.requests[-1]["model"] == "gemma4:e4b"  # env beats file
     (work / "pyproject.toml").write_text('[tool.gemma-review]\nfail_on = "sometimes"\n')
     assert main(["review", "streak.py"]) == 2
-    assert "'fail_on' must be one of" in capsys.readouterr().err
+    assert "pyproject.toml: 'fail_on' must be one of" in capsys.readouterr().err
 
 
 def test_a_newer_config_key_warns_and_the_review_still_runs(work: Path, fake_ollama: FakeOllama, capsys) -> None:

@@ -196,7 +196,7 @@ def test_invalid_value_in_file_names_the_file(project: Path) -> None:
 
 
 def test_invalid_env_value(project: Path) -> None:
-    with pytest.raises(ConfigError, match=r"^environment variable GEMMA_REVIEW_TIMEOUT: .*timeout"):
+    with pytest.raises(ConfigError, match=r"^environment variable GEMMA_REVIEW_TIMEOUT must be a number, got 'soon'$"):
         load_settings(project, env={"GEMMA_REVIEW_TIMEOUT": "soon"})
 
 

@@ -195,7 +195,7 @@ def test_auto_with_no_model_anywhere(
         (["--config", "missing.toml"], "config file missing.toml does not exist"),
         (["--host", "http://192.0.2.7:11434"], "refusing to send code to http://192.0.2.7:11434: it is not on this "
          "machine; set allow_remote = true (or --allow-remote) if you trust that server"),
-        (["--num-ctx", "512", "--num-predict", "1024"], "option: 'num_predict' (1024) must be below 'num_ctx' (512)"),
+        (["--num-ctx", "512", "--num-predict", "1024"], "--num-predict (1024) must be below --num-ctx (512)"),
     ],
 )
 def test_config_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], detail: str) -> None:

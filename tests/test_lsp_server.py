@@ -331,7 +331,7 @@ async def test_settings_from_init_options_and_workspace_configuration(profile: s
         await until(lambda: logs(client, r"^reviewed streak\.py"), "the first review")
         assert not latest(client, uri).diagnostics
         assert logs(client, r"unknown setting 'colour' ignored")
-        assert logs(client, r"'num_ctx' must be a whole number, got 'lots'; ignored")
+        assert logs(client, r"the editor setting gemma-review\.numCtx must be a whole number, got 'lots'; ignored")
         assert fake_ollama.requests[0]["options"]["num_ctx"] == 8192
 
         client.set_configuration({"min_confidence": 0.5, "numPredict": 512}, section="gemma-review")
