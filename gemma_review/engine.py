@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from . import events as ev
 from . import findings as fnd
@@ -22,14 +22,15 @@ from .config import Settings, check_privacy
 from .errors import ConfigError, ModelError
 from .excludes import default_reason, generated, matches
 from .findings import Finding, Fix
-from .fixes import FixDecision, decide_fix, validate_fix
 from .intake import FileChange
 from .languages import language_of
-from .model_request import Asker, after_think, encodable_messages, loads_object
 from .packing import prefer_whole
 from .prompt import PROMPT_VERSION, REFACTOR_SCHEMA, load_guidelines, refactor_messages, review_messages
 from .result import Progress, ReviewResult, VerifyStats, measured_tps
 from .run import Choice, ReviewRun
+
+if TYPE_CHECKING:
+    from .fixes import FixDecision
 from .runner import CancelToken, token_for
 from .scheduler import Priority, Scheduler, shared_scheduler
 from .textfile import split_lines
@@ -187,6 +188,8 @@ class ReviewEngine:
     _cache_key = cache_key
 
     def decide_fix(self, f: Finding, text: str) -> FixDecision:
+        from .fixes import decide_fix  # a cached review without findings never needs the fix checks
+
         return decide_fix(f, text)
 
     def selected(self, change: FileChange) -> str | None:
@@ -255,6 +258,9 @@ class ReviewEngine:
         instruction: str = "",
         cancel: threading.Event | None = None,
     ) -> RefactorResult:
+        from .fixes import FixDecision, validate_fix
+        from .model_request import Asker, after_think, encodable_messages, loads_object
+
         choice = self.choice
         s = choice.settings
         token = token_for(cancel)

@@ -27,8 +27,6 @@ from .config import Settings
 from .errors import ReviewCancelled
 from .findings import Dropped, Finding
 from .intake import FileChange
-from .model_request import Answer, Asker
-from .packing import Request, pack
 from .policy import ShowPolicy
 from .result import SKIP_INPUT, SKIP_NOTHING, SKIP_SELECTED, Progress, ReviewResult, Skip, VerifyStats, measured_tps
 from .runner import CancelToken, in_order
@@ -39,6 +37,8 @@ from .units import Unit
 
 if TYPE_CHECKING:
     from .fixes import FixDecision
+    from .model_request import Answer
+    from .packing import Request
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,10 @@ class ReviewRun:
                 self._unit_done(unit)
         if not misses:
             return
+        # Only a run with something to ask pays for importing the request machinery.
+        from .model_request import Asker
+        from .packing import pack
+
         settings = host.choice.settings
         sizes = {path: len(f.lines) for path, f in self.files.items()}
         lines_of = {path: f.lines for path, f in self.files.items()}

@@ -8,7 +8,6 @@ from typing import TextIO
 
 from ..result import ReviewResult
 from ..findings import Finding
-from ..fixes import apply_to_text, choose_fixes
 from ..terminal import safe
 from ..textfile import split_lines
 
@@ -94,7 +93,7 @@ def render(
 
 
 def fixes_as_diff(result: ReviewResult) -> list[str]:
-    from ..fixes import unified_diff
+    from ..fixes import apply_to_text, choose_fixes, unified_diff
 
     out: list[str] = []
     for path, change in result.files.items():
