@@ -184,6 +184,7 @@ class Asker:
             reported = m.prompt_tokens + (m.cached_prompt_tokens or 0)
             meter.event("cut", f"{where}: {reported} prompt tokens reported, context {n_ctx}")
             n_ctx = meter.n_ctx  # the server's own context, when the cut told it
+            meter.learn(message_bytes(messages), reported)  # a lower bound of the true count: still teaches
             into.add_metrics(m)
             why = f"the server cut the prompt to its context ({reported} prompt tokens reported of about {count} sent); its answer was discarded"
             if units > 1:

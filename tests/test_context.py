@@ -165,3 +165,23 @@ def test_cache_reports_and_counts_are_not_mistaken_for_cuts() -> None:
     assert not openai.was_cut(300, 700, 1300, False, messages)  # 700 cached + 300 evaluated: whole
     assert openai.was_cut(300, None, 2000, False, messages)  # the whole prompt reported, far too few
     assert openai.n_ctx == 300  # and the server's context is taken to be what it kept
+
+
+def test_doctor_shows_the_context_its_source_the_learned_ratio_and_recent_cuts(folder: Path, capsys) -> None:
+    two_line_files(folder, 120, comment="加一 🙂 ajoute un élément")
+    with FakeOllama(context=ContextRules(tokens_per_byte=1.0)) as server:
+        review(capsys, "--backend", "ollama", "--host", server.url)
+        code = main(["doctor", "--backend", "ollama", "--host", server.url])
+        out, err = capsys.readouterr()
+    text = out + err
+    assert "context in use" in text and "8192 tokens: num_ctx sent with every request" in text, text
+    assert "learned 1.0" in text or "learned 0.9" in text, text
+    assert "cut" in text.split("context events", 1)[1].splitlines()[0], text
+
+
+def test_doctor_warns_when_the_servers_context_is_unknown(folder: Path, capsys) -> None:
+    with FakeOllama(context=ContextRules(openai_n_ctx=2048, refuse="llama.cpp")) as server:
+        main(["doctor", "--backend", "openai", "--host", server.url, "--model", "gemma4:e4b"])
+        out, err = capsys.readouterr()
+    line = next(x for x in (out + err).splitlines() if "context in use" in x)
+    assert "unknown" in line and "8192" in line, line
