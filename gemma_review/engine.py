@@ -183,9 +183,14 @@ class ReviewEngine:
             if self._meter is None or self._meter.backend is not choice.backend:
                 window = context_window(choice.backend, choice.settings.num_ctx)
                 self._meter = TokenMeter(choice.backend, window, self.cache)
-                # A backend that counts tokens teaches the ratio before the first packing.
-                self._meter.count(review_messages(_EMPTY_UNIT, self.guidelines))
             return self._meter
+
+    def calibrate(self) -> None:
+        """A backend that counts tokens teaches the ratio once, before the first packing (only
+        when a request will be sent: a cached review must not load a model to count)."""
+        meter = self.meter
+        if meter.ratio is None:
+            meter.count(review_messages(_EMPTY_UNIT, self.guidelines))
 
     def model_identity(self) -> str:
         """Which model really answers (``auto`` may pick the smoke model): part of the cache key."""

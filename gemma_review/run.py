@@ -207,6 +207,9 @@ class ReviewRun:
         settings = host.choice.settings
         sizes = {path: len(f.lines) for path, f in self.files.items()}
         lines_of = {path: f.lines for path, f in self.files.items()}
+        calibrate = getattr(host, "calibrate", None)
+        if calibrate is not None:
+            calibrate()
         meter = host.meter
         budget = host.unit_token_budget(settings, meter)
         requests = pack(misses, budget, meter.estimate, sizes, across_files=self.share_requests)
