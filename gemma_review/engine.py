@@ -19,6 +19,7 @@ from . import findings as fnd
 from .backends.base import Backend, Metrics, ModelRequest
 from .cache import ReviewCache, default_cache_dir, unit_key
 from .config import Settings, check_privacy
+from .context import MIN_ANSWER, TokenMeter, context_window
 from .errors import ConfigError, ModelError
 from .excludes import default_reason, generated, matches
 from .findings import Finding, Fix
@@ -80,6 +81,7 @@ class ReviewEngine:
         self.root = root or Path.cwd()
         self._given_backend = backend
         self._choice: Choice | None = None
+        self._meter: TokenMeter | None = None
         # Only `review`, `bench` and `doctor` let `auto` fall back to the demo model.
         self.allow_demo = allow_demo
         # Every streamed chunk of a reply, for callers of review() (a run emits Streamed events).
@@ -147,25 +149,49 @@ class ReviewEngine:
             self._choice.backend.close()
 
     # --- planning -------------------------------------------------------------------
-    def unit_token_budget(self, settings: Settings | None = None) -> int:
+    def unit_token_budget(self, settings: Settings | None = None, meter: TokenMeter | None = None) -> int:
+        """Tokens of code one request may carry; with a ``meter``, in its context and by its estimate."""
         s = settings or self.settings
-        overhead = sum(estimate_tokens(m["content"]) for m in review_messages(_EMPTY_UNIT, self.guidelines))
-        budget = s.num_ctx - s.num_predict - overhead - HEADER_TOKENS
+        estimate = meter.estimate if meter is not None else estimate_tokens
+        n_ctx = meter.n_ctx if meter is not None else s.num_ctx
+        overhead = sum(estimate(m["content"]) for m in review_messages(_EMPTY_UNIT, self.guidelines))
+        budget = n_ctx - s.num_predict - overhead - HEADER_TOKENS
+        if budget < 128 and meter is not None:
+            # A server context smaller than num_ctx: one unit a request, with less room to answer.
+            budget = n_ctx - min(s.num_predict, MIN_ANSWER) - overhead - HEADER_TOKENS
         if budget < 128:
             raise ConfigError(
-                f"num_ctx {s.num_ctx} leaves no room for code after the instructions and num_predict "
+                f"num_ctx {n_ctx} leaves no room for code after the instructions and num_predict "
                 f"{s.num_predict}; raise num_ctx or lower num_predict"
             )
         return budget
 
-    def units_for(self, change: FileChange, settings: Settings | None = None) -> list[Unit]:
+    def units_for(self, change: FileChange, settings: Settings | None = None, meter: TokenMeter | None = None) -> list[Unit]:
         """The units a review of ``change`` sends (the whole file instead when that is no larger)."""
         s = settings or self.settings
-        budget = self.unit_token_budget(s)
-        units = build_units(change, s.max_unit_lines, budget, estimate_tokens)
+        budget = self.unit_token_budget(s, meter)
+        estimate = meter.estimate if meter is not None else estimate_tokens
+        units = build_units(change, s.max_unit_lines, budget, estimate)
         if units and change.text is not None:
-            units = prefer_whole(units, split_lines(change.text), budget, estimate_tokens)
+            units = prefer_whole(units, split_lines(change.text), budget, estimate)
         return units
+
+    @property
+    def meter(self) -> TokenMeter:
+        """Token counts and the context for the chosen backend (the server is asked once)."""
+        choice = self.choice
+        with self._lock:
+            if self._meter is None or self._meter.backend is not choice.backend:
+                window = context_window(choice.backend, choice.settings.num_ctx)
+                self._meter = TokenMeter(choice.backend, window, self.cache)
+            return self._meter
+
+    def calibrate(self) -> None:
+        """A backend that counts tokens teaches the ratio once, before the first packing (only
+        when a request will be sent: a cached review must not load a model to count)."""
+        meter = self.meter
+        if meter.ratio is None:
+            meter.count(review_messages(_EMPTY_UNIT, self.guidelines))
 
     def model_identity(self) -> str:
         """Which model really answers (``auto`` may pick the smoke model): part of the cache key."""

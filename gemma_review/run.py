@@ -24,6 +24,7 @@ from . import findings as fnd
 from .backends.base import Backend
 from .cache import ReviewCache
 from .config import Settings
+from .context import TokenMeter
 from .errors import ReviewCancelled
 from .findings import Dropped, Finding
 from .intake import FileChange
@@ -32,7 +33,6 @@ from .result import SKIP_INPUT, SKIP_NOTHING, SKIP_SELECTED, Progress, ReviewRes
 from .runner import CancelToken, in_order
 from .scheduler import Priority, Scheduler
 from .textfile import split_lines
-from .tokens import estimate_tokens
 from .units import Unit
 
 if TYPE_CHECKING:
@@ -70,9 +70,12 @@ class RunHost(Protocol):
 
     def selected(self, change: FileChange) -> str | None: ...
 
-    def units_for(self, change: FileChange, settings: Settings | None = None) -> list[Unit]: ...
+    @property
+    def meter(self) -> TokenMeter: ...
 
-    def unit_token_budget(self, settings: Settings | None = None) -> int: ...
+    def units_for(self, change: FileChange, settings: Settings | None = None, meter: TokenMeter | None = None) -> list[Unit]: ...
+
+    def unit_token_budget(self, settings: Settings | None = None, meter: TokenMeter | None = None) -> int: ...
 
     def cache_key(self, unit: Unit) -> str: ...
 
@@ -160,7 +163,7 @@ class ReviewRun:
         r.model = _model_of(choice)
         planned: list[_File] = []
         for change in wanted:
-            units = self.host.units_for(change, choice.settings)
+            units = self.host.units_for(change, choice.settings, self.host.meter)
             if not units:
                 self._skip(Skip(change.path, "no reviewable lines", SKIP_NOTHING))
                 continue
@@ -208,11 +211,15 @@ class ReviewRun:
         settings = host.choice.settings
         sizes = {path: len(f.lines) for path, f in self.files.items()}
         lines_of = {path: f.lines for path, f in self.files.items()}
-        budget = host.unit_token_budget(settings)
-        requests = pack(misses, budget, estimate_tokens, sizes, across_files=self.share_requests)
+        calibrate = getattr(host, "calibrate", None)
+        if calibrate is not None:
+            calibrate()
+        meter = host.meter
+        budget = host.unit_token_budget(settings, meter)
+        requests = pack(misses, budget, meter.estimate, sizes, across_files=self.share_requests)
         self.result.requests += len(requests)
         on_text = (lambda text: self.subscriber(ev.Streamed(text)))
-        asker = Asker(host.choice.backend, settings, host.scheduler, host.guidelines, self.policy.cap, on_text)
+        asker = Asker(host.choice.backend, settings, host.scheduler, host.guidelines, self.policy.cap, on_text, meter)
         jobs = max(1, min(settings.max_parallel, len(requests)))
         if jobs == 1:  # findings are shown as they stream
             for request in requests:
@@ -246,7 +253,7 @@ class ReviewRun:
             r.verify.add(answer.verify)
             r.metrics.add(answer.verify.metrics)
         for index, unit in enumerate(answer.request.units):
-            if self.host.cache is not None:
+            if self.host.cache is not None and index not in answer.unreviewed:
                 found = [replace(f, fix=None) for f in answer.of_unit(index)]
                 self._pending_writes.append((keys[unit], unit.start, found, answer.truncated))
             self._unit_done(unit)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ..errors import ModelError, ModelNotFoundError, ModelUnavailableError, Prom
 from .base import BackendInfo, Chunk, Metrics, ModelRequest
 from .http import OUT_OF_MEMORY, RequestWatch, client_for, one_line
 
+_MAX_CONTEXT = re.compile(r"maximum context length is (\d+)")
 MS = 1000.0  # llama.cpp reports timings in milliseconds
 
 # Sent to every server: switches thinking off in chat templates that know the flag
@@ -139,6 +141,7 @@ class OpenAIChatClient:
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
         self._send_thinking_off = True  # dropped for servers that reject unknown fields
+        self._no_tokenize = False  # the server answered /tokenize with an error once
 
     def _get_client(self) -> httpx.Client:
         with self._lock:
@@ -186,14 +189,19 @@ class OpenAIChatClient:
         if kind == "exceed_context_size_error" or (
             "n_prompt_tokens" in err and "n_ctx" in err
         ):
+            n_ctx = err.get("n_ctx")
             return PromptTooLargeError(
                 f"prompt too large for the context: {err.get('n_prompt_tokens', '?')} tokens "
-                f"> n_ctx {err.get('n_ctx', '?')}; {self.ctx_hint}"
+                f"> n_ctx {err.get('n_ctx', '?')}; {self.ctx_hint}",
+                n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None,
             )
         if kind == "context_length_exceeded" or "maximum context length" in low or (
             "context" in low and ("exceed" in low or "too long" in low)
         ):
-            return PromptTooLargeError(f"prompt too large for the context: {message}; {self.ctx_hint}")
+            said = _MAX_CONTEXT.search(message)  # vLLM: "maximum context length is 2048 tokens"
+            return PromptTooLargeError(
+                f"prompt too large for the context: {message}; {self.ctx_hint}", int(said.group(1)) if said else None
+            )
         if OUT_OF_MEMORY.search(message):
             return ModelError(
                 f"{self.where} ran out of memory ({message}); use a smaller model or a lower num_ctx"
@@ -324,6 +332,44 @@ class OpenAIChatClient:
             return None
         return None
 
+    def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        """Tokens of the messages' contents by the server's own ``/tokenize`` (llama-server,
+        vLLM); None, and never asked again, when the server has no such endpoint."""
+        if self._no_tokenize:
+            return None
+        root = self.base_url[: -len("/v1")]
+        text = "\n".join(str(m.get("content", "")) for m in messages)
+        try:
+            resp = self._get_client().post(
+                root + "/tokenize", json={"content": text, "prompt": text, "model": self.model, "add_special": False},
+                timeout=self._timeout(10.0),
+            )
+            data = resp.json() if resp.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, ModelError):
+            data = None
+        if isinstance(data, dict):
+            if isinstance(data.get("count"), int):
+                return int(data["count"])
+            if isinstance(data.get("tokens"), list):
+                return len(data["tokens"])
+        self._no_tokenize = True
+        return None
+
+    def server_context(self) -> tuple[int | None, str]:
+        """The context the server holds per request: llama-server's ``/props``, vLLM's
+        ``max_model_len`` at ``/v1/models``; (None, "") when it does not say."""
+        props = self.get_json("/props")
+        if isinstance(props, dict):
+            n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx") or props.get("n_ctx")
+            if isinstance(n_ctx, int) and n_ctx > 0:
+                return n_ctx, "the server's /props n_ctx"
+        listing = self.get_json("/v1/models")
+        if isinstance(listing, dict):
+            for m in listing.get("data") or ():
+                if isinstance(m, dict) and m.get("id") == self.model and isinstance(m.get("max_model_len"), int):
+                    return int(m["max_model_len"]), "the server's max_model_len at /v1/models"
+        return None, ""
+
     def served_models(self) -> list[str] | None:
         """The model ids at ``/v1/models``; None when the server does not answer."""
         listing = self.get_json("/v1/models")
@@ -362,6 +408,12 @@ class OpenAIBackend:
 
     def stream_chat(self, request: ModelRequest, cancel: threading.Event | None = None) -> Iterator[Chunk]:
         yield from self.client.stream(request, cancel)
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        return self.client.count_tokens(messages)
+
+    def context_size(self) -> tuple[int | None, str]:
+        return self.client.server_context()
 
     def info(self) -> BackendInfo:
         """For ``doctor``: the models the server lists and, for llama.cpp, its context size."""
