@@ -32,7 +32,7 @@ from .run import Choice, ReviewRun
 
 if TYPE_CHECKING:
     from .fixes import FixDecision
-from .runner import CancelToken, token_for
+from .runner import token_for
 from .scheduler import Priority, Scheduler, shared_scheduler
 from .textfile import split_lines
 from .tokens import estimate_tokens
