@@ -17,6 +17,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import EXIT_OK, EXIT_USAGE, GemmaReviewError
+from .report import FORMATS
 from .options import FILTER_OPTIONS, JOBS, VERIFY, Option, fail_on_option, model_options, overrides_from
 from .terminal import one_line
 
@@ -58,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--staged", action="store_true", help="review what is staged for commit (the index)")
     src.add_argument("--base", metavar="REV", help="review changes since the merge base with REV")
     r.add_argument("--head", metavar="REV", help="with --base: review BASE...HEAD commits instead of the working tree")
-    r.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
-                   help="report format: text (default), json, sarif (code scanning) or github (workflow annotations)")
+    r.add_argument("--format", choices=FORMATS, default="text",
+                   help="report format: text (default), json, sarif (code scanning), github (workflow annotations), "
+                   "rdjson (reviewdog, with suggested changes) or gitlab (Code Quality)")
     r.add_argument("-o", "--output", type=Path, help="write the report to this file")
     r.add_argument("--fix", action="store_true", help="apply validated fixes to the files")
     r.add_argument("--show-fixes", action="store_true", help="print fixes as a unified diff; change nothing")

@@ -33,7 +33,7 @@ class Source:
 class Output:
     """How to report: format, destination, and what to do with fixes."""
 
-    format: str = "text"  # text | json | sarif | github
+    format: str = "text"  # text | json | sarif | github | rdjson | gitlab
     path: Path | None = None  # None = stdout
     color: str = "auto"  # auto | always | never
     fix: bool = False  # apply validated fixes

@@ -123,3 +123,160 @@ def test_sarif_fix_replaces_the_anchored_lines(reviewed) -> None:
     (replacement,) = fix["artifactChanges"][0]["replacements"]
     assert replacement["deletedRegion"]["startLine"] == 13
     assert FIXED_LINE in replacement["insertedContent"]["text"]
+
+
+# --- reviewdog's rdjson -------------------------------------------------------------------------
+
+
+def test_rdjson_field_by_field(reviewed, work: Path) -> None:
+    code, report, err = reviewed("rdjson")
+    assert code == 1, err
+    doc = json.loads(report)
+    assert set(doc) == {"source", "severity", "diagnostics"}  # reviewdog refuses unknown fields
+    assert doc["source"] == {"name": "gemma-review", "url": "https://example.invalid/gemma-review"}
+    assert doc["severity"] == "ERROR"
+    maint, bug, style = doc["diagnostics"]
+    assert maint == {
+        "message": "Name what is counted. `longest` and `streak` read alike; say which run each one counts.",
+        "location": {"path": "streak.py", "range": {"start": {"line": 10, "column": 5}, "end": {"line": 10, "column": 16}}},
+        "severity": "WARNING",
+        "source": {"name": "gemma-review", "url": "https://example.invalid/gemma-review"},
+        "code": {"value": "gemma-review/maintainability"},
+        "original_output": maint["original_output"],
+    }
+    assert len(maint["original_output"]) == 16  # the content fingerprint
+    assert (style["severity"], style["code"]["value"]) == ("INFO", "gemma-review/style")
+    assert "suggestions" not in maint and "suggestions" not in style
+    # The fix: a line-based suggestion over exactly the diagnostic's lines.
+    assert bug["severity"] == "ERROR" and bug["code"]["value"] == "gemma-review/bug"
+    (suggestion,) = bug["suggestions"]
+    assert suggestion["range"] == bug["location"]["range"] == {"start": {"line": 13}, "end": {"line": 14}}
+    lines = (work / "streak.py").read_text().splitlines()
+    fixed = lines[:12] + suggestion["text"].split("\n") + lines[14:]
+    assert FIXED_LINE in fixed and 'for event in sorted(events, key=lambda e: e["date"]):' not in "\n".join(fixed)
+    compile("\n".join(fixed) + "\n", "streak.py", "exec")
+
+
+def test_rdjson_columns_are_utf8_bytes() -> None:
+    from gemma_review.intake import FileChange
+    from gemma_review.report import render
+    from gemma_review.result import ReviewResult
+    from tests.helpers import finding
+
+    text = 'x = "é€"; y = 1\n'
+    f = finding(1, path="u.py", column=11, end_column=16)  # "y = 1" in characters
+    doc = json.loads(render("rdjson", ReviewResult(findings=[f], files={"u.py": FileChange("u.py", text, [(1, 1)])})))
+    rng = doc["diagnostics"][0]["location"]["range"]
+    assert (rng["start"]["column"], rng["end"]["column"]) == (14, 19)  # é is 2 bytes, € is 3
+    assert text.encode()[13:18] == b"y = 1"
+
+
+def test_rdjson_no_findings(reviewed, fake_ollama: FakeOllama) -> None:
+    fake_ollama.set_reply(Reply(text=reply()))
+    code, report, _ = reviewed("rdjson")
+    assert code == 0 and json.loads(report) == {"source": {"name": "gemma-review", "url": "https://example.invalid/gemma-review"}, "diagnostics": []}
+
+
+# --- GitLab Code Quality ------------------------------------------------------------------------
+
+
+def test_gitlab_code_quality_field_by_field(reviewed) -> None:
+    code, report, err = reviewed("gitlab")
+    assert code == 1, err
+    maint, bug, style = json.loads(report)
+    assert bug == {
+        "type": "issue",
+        "description": bug["description"],
+        "check_name": "gemma-review/bug",
+        "fingerprint": bug["fingerprint"],
+        "severity": "major",
+        "categories": ["Bug Risk"],
+        "location": {"path": "streak.py", "lines": {"begin": 13, "end": 14}},
+    }
+    assert bug["description"].startswith("Deduplicate dates before counting the streak.")
+    assert (maint["severity"], maint["check_name"], maint["location"]["lines"]) == (
+        "minor", "gemma-review/maintainability", {"begin": 10, "end": 10})
+    assert (style["severity"], style["categories"]) == ("info", ["Style"])
+    fingerprints = [i["fingerprint"] for i in (maint, bug, style)]
+    assert len(set(fingerprints)) == 3 and all(len(fp) == 16 for fp in fingerprints)
+    sarif = json.loads(reviewed("sarif")[1])["runs"][0]["results"]
+    assert fingerprints == [r["partialFingerprints"]["gemmaReview/v1"] for r in sarif]  # one fingerprint everywhere
+
+
+def test_gitlab_severities_and_unique_fingerprints() -> None:
+    from gemma_review.report import render
+    from gemma_review.result import ReviewResult
+    from tests.helpers import finding
+
+    findings = [
+        finding(1, severity="error", category="security", fingerprint="same"),
+        finding(2, severity="error", category="bug", fingerprint="same"),
+        finding(3, severity="warning", category="performance", fingerprint="other"),
+    ]
+    issues = json.loads(render("gitlab", ReviewResult(findings=findings)))
+    assert [i["severity"] for i in issues] == ["critical", "major", "minor"]
+    assert {i["severity"] for i in issues} <= {"info", "minor", "major", "critical", "blocker"}
+    assert [i["fingerprint"] for i in issues] == ["same", "same-2", "other"]
+    assert json.loads(render("gitlab", ReviewResult())) == []
+
+
+# --- reviewdog for real -------------------------------------------------------------------------
+
+REVIEWDOG_MODULE = "github.com/reviewdog/reviewdog/cmd/reviewdog@latest"
+
+
+@pytest.fixture(scope="session")
+def reviewdog() -> str:
+    """reviewdog on PATH, or built with ``go install`` into the user's cache dir once."""
+    found = shutil.which("reviewdog")
+    gopath = _tool_dir().parent / "gopath"
+    built = gopath / "bin" / "reviewdog"
+    if found:
+        return found
+    if built.is_file():
+        return str(built)
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("reviewdog is not installed and Go is not available to build it")
+    env = {**os.environ, "GOPATH": str(gopath), "GOFLAGS": "-modcacherw"}
+    try:
+        proc = subprocess.run([go, "install", REVIEWDOG_MODULE], env=env, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"go install {REVIEWDOG_MODULE} took more than 240 s")
+    if proc.returncode != 0 or not built.is_file():
+        pytest.skip(f"go install {REVIEWDOG_MODULE} failed: {' '.join((proc.stderr or proc.stdout).split())[-300:]}")
+    return str(built)
+
+
+def make_pr_repo(root: Path) -> str:
+    """streak.py committed twice: the base loops without sorting, the head is the sample (lines 13-14 change)."""
+    from tests.helpers import SAMPLES, git
+
+    head = (SAMPLES / "streak.py").read_text()
+    base = head.replace('    for event in sorted(events, key=lambda e: e["date"]):\n        current = event["date"]\n',
+                        '    for event in events:\n        current = event["date"]\n')
+    assert base != head
+    git(root, "init", "-q", "-b", "main")
+    (root / "streak.py").write_text(base)
+    git(root, "add", "streak.py")
+    git(root, "commit", "-qm", "base")
+    base_sha = git(root, "rev-parse", "HEAD").strip()
+    (root / "streak.py").write_text(head)
+    git(root, "commit", "-qam", "head")
+    return base_sha
+
+
+def test_reviewdog_local_reporter_comments_on_the_changed_lines(reviewed, reviewdog: str, work: Path) -> None:
+    from tests.helpers import GIT_ENV
+
+    base = make_pr_repo(work)
+    code, report, err = reviewed("rdjson", "--base", base, "--head", "HEAD")
+    assert code == 1, err
+    proc = subprocess.run(
+        [reviewdog, "-f=rdjson", "-reporter=local", "-name=gemma-review", f"-diff=git diff {base} HEAD"],
+        input=report, cwd=work, capture_output=True, text=True, timeout=60, env={**os.environ, **GIT_ENV},
+    )
+    out = proc.stdout + proc.stderr
+    assert "streak.py:13" in out, out  # the bug finding, on a changed line
+    assert "Deduplicate dates" in out
+    assert "streak.py:10" not in out  # outside the diff: neither gemma-review nor reviewdog shows it
