@@ -280,3 +280,68 @@ def test_reviewdog_local_reporter_comments_on_the_changed_lines(reviewed, review
     assert "streak.py:13" in out, out  # the bug finding, on a changed line
     assert "Deduplicate dates" in out
     assert "streak.py:10" not in out  # outside the diff: neither gemma-review nor reviewdog shows it
+
+
+# --- GitHub annotations within limits, the job summary ------------------------------------------
+
+
+def test_github_annotations_stay_within_the_limits_and_say_how_many_more() -> None:
+    from gemma_review.report import render
+    from gemma_review.result import ReviewResult
+    from tests.helpers import finding
+
+    findings = [finding(i + 1, severity="error", confidence=0.5 + i / 100, title=f"E{i}") for i in range(13)]
+    findings += [finding(100 + i, severity="warning", title=f"W{i}") for i in range(12)]
+    findings += [finding(200 + i, severity="info", title=f"I{i}") for i in range(5)]
+    out = render("github", ReviewResult(findings=findings, model="m", backend="ollama"), summary_to="the job summary")
+    lines = out.splitlines()
+    errors = [x for x in lines if x.startswith("::error ")]
+    assert len(errors) == 10 and len([x for x in lines if x.startswith("::warning ")]) == 10
+    assert len([x for x in lines if x.startswith("::notice ")]) == 5
+    assert not any("title=gemma-review [bug] E0::" in x or "E1::" in x or "E2::" in x for x in errors)  # least confident out
+    assert errors[0].startswith("::error file=a.py,line=4,")  # file order among those shown
+    assert lines[-2] == ("gemma-review: 3 errors, 2 warnings more not annotated (GitHub shows at most 10 annotations "
+                         "per level in a step; the most confident are shown); the job summary lists every finding")
+    assert lines[-1] == "gemma-review: 30 findings; model m (ollama)"
+
+
+def test_github_format_writes_the_job_summary(reviewed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code, out, err = reviewed("github")
+    assert code == 1, err
+    assert out.count("::") == 6  # three annotations
+    text = summary.read_text()
+    assert text.startswith("earlier step\n### gemma-review: 3 findings (1 error, 1 warning, 1 info)\n")  # appended
+    assert "Reviewed 1 file (1 units, 0 from the cache) with model gemma4:e4b (ollama)." in text
+    rows = [x for x in text.splitlines() if x.startswith("| ")]
+    assert rows[0] == "| Severity | File | Lines | Category | Finding | Fix |"
+    assert rows[1].startswith("| 🟠 warning | `streak.py` | 10 | maintainability | **Name what is counted**<br>")
+    assert rows[2].startswith("| 🔴 error | `streak.py` | 13–14 | bug | **Deduplicate dates") and rows[2].endswith("| yes |")
+    assert rows[3].startswith("| 🔵 info | `streak.py` | 14 | style | **Unpack the date once**<br>The loop reads event[\"date\"] twice.")
+
+
+def test_summary_option_and_more_reports_from_one_review(reviewed, fake_ollama, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    summary, sarif, gitlab = tmp_path / "s.md", tmp_path / "r.sarif", tmp_path / "gl.json"
+    code, out, err = reviewed("json", "--summary", str(summary), "--report", f"sarif={sarif}", "--report", f"gitlab={gitlab}")
+    assert code == 1, err
+    assert len(fake_ollama.requests) == 1  # one review, four outputs
+    assert len(json.loads(out)["findings"]) == 3
+    assert len(json.loads(sarif.read_text())["runs"][0]["results"]) == 3
+    assert len(json.loads(gitlab.read_text())) == 3
+    assert summary.read_text().count("\n| ") == 4  # header row + 3 (the separator starts with "|-")
+    code, _, err = reviewed("json", "--report", "pdf=x.pdf")
+    assert code == 2 and "FORMAT=FILE" in err
+
+
+def test_summary_cells_cannot_break_the_table() -> None:
+    from gemma_review.report import render
+    from gemma_review.result import ReviewResult
+    from tests.helpers import finding
+
+    f = finding(1, title="a | b", explanation="line one\nline two <script>")
+    text = render("summary", ReviewResult(findings=[f]))
+    (row,) = [x for x in text.splitlines() if x.startswith("| ") and "a \\| b" in x]
+    assert "line one line two &lt;script&gt;" in row and row.count(" | ") == 5

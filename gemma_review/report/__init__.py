@@ -23,6 +23,8 @@ def render(fmt: str, result: ReviewResult, **options: object) -> str:
         from .rdjson import render as renderer
     elif fmt == "gitlab":
         from .gitlab import render as renderer
+    elif fmt == "summary":  # the Markdown job summary (--summary), not a --format
+        from .summary import render as renderer
     else:
         from .text import render as renderer
     from ..terminal import encodable, json_escaped
