@@ -182,3 +182,24 @@ def test_the_action_fails_when_the_model_is_unavailable(pull_request) -> None:
     proc = runner.run_step(review_step(), inputs_with(host=closed_port_url(), backend="ollama"), {})
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert runner.outputs()["exit_code"] == "3"
+
+
+def test_a_second_push_reviews_only_what_it_changed(pull_request, fake_ollama: FakeOllama) -> None:
+    """The cache (GEMMA_REVIEW_CACHE_DIR, kept between runs by actions/cache) holds the first
+    push's units: the second push's review of base...HEAD asks the model only about the new code."""
+    runner, base = pull_request
+    fake_ollama.set_reply(Reply(text=reply()))
+    inputs = inputs_with(host=fake_ollama.url, backend="ollama")
+    assert runner.run_step(review_step(), inputs, {}).returncode == 0
+    first = len(fake_ollama.requests)
+    assert first >= 1
+    repo = runner.workspace
+    (repo / "weekly.py").write_text("def weekly_total(counts):\n    return sum(counts[-7:])\n")
+    git(repo, "add", "weekly.py")
+    git(repo, "commit", "-qm", "second push")
+    assert runner.run_step(review_step(), inputs, {}).returncode == 0
+    new = fake_ollama.requests[first:]
+    assert len(new) == 1  # weekly.py only; streak.py's units came from the cache
+    assert "weekly_total" in json.dumps(new) and "calculate_streak" not in json.dumps(new)
+    report = json.loads((Path(runner.files["output"]).parent / "runner-temp" / "gemma-review.json").read_text())
+    assert report["summary"]["cached_units"] >= 1 and report["summary"]["units"] == report["summary"]["cached_units"] + 1
