@@ -30,6 +30,33 @@ MS = 1000.0  # llama.cpp reports timings in milliseconds
 # "none" would put any reasoning text into ``content`` and break the JSON reply.
 THINKING_OFF = {"chat_template_kwargs": {"enable_thinking": False}}
 
+# A shared server that is busy (429 Too Many Requests, 503 Service Unavailable: llama-server
+# with every slot taken, vLLM's queue full, a gateway's rate limit) is asked again a bounded
+# number of times, with exponential backoff; its Retry-After is honoured up to RETRY_CAP.
+# Never past the request's deadline, and a cancelled request stops waiting at once.
+RETRY_STATUSES = (429, 503)
+RETRIES = 4
+RETRY_BASE = 1.0  # seconds: 1, 2, 4, 8
+RETRY_CAP = 30.0
+
+
+def retry_delay(attempt: int, retry_after: str | None) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based)."""
+    delay = RETRY_BASE * 2 ** (attempt - 1)
+    if retry_after:
+        value = retry_after.strip()
+        try:
+            delay = float(value)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                when = parsedate_to_datetime(value)
+                delay = when.timestamp() - time.time()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                pass  # unreadable: keep the backoff
+    return min(max(delay, 0.0), RETRY_CAP)
+
 
 def api_base(host: str) -> str:
     """``http://h:8080`` and ``http://h:8080/v1`` both mean ``http://h:8080/v1``."""
@@ -183,6 +210,13 @@ class OpenAIChatClient:
 
     def translate(self, status: int, body: bytes) -> ModelError:
         """One clear error for an HTTP error answer (or an error event mid-stream)."""
+        err = self._translate(status, body)
+        if self._api_key and self._api_key in str(err):
+            # Servers quote the key they refused ("Incorrect API key provided: sk-..."): never repeat it.
+            return type(err)(str(err).replace(self._api_key, "[the API key]"))
+        return err
+
+    def _translate(self, status: int, body: bytes) -> ModelError:
         message, err = _error_fields(body)
         kind = str(err.get("type") or err.get("code") or "")
         low = message.lower()
@@ -233,20 +267,35 @@ class OpenAIChatClient:
         if cancel is not None and cancel.is_set():
             return
         try:
-            for attempt in (1, 2):
-                req = client.build_request(
-                    "POST", url, json=self.body(request), timeout=self._timeout(request.timeout)
-                )
+            retried_fields = False
+            busy = 0  # retries after 429/503
+            while True:
+                left = start + request.timeout - time.monotonic()
+                if left <= 0:
+                    raise self.too_slow(request.timeout)
+                req = client.build_request("POST", url, json=self.body(request), timeout=self._timeout(left))
                 response = client.send(req, stream=True)
                 if response.status_code == 200:
                     break
                 status, body = response.status_code, response.read()
+                retry_after = response.headers.get("retry-after")
                 response.close()
                 response = None
                 # Servers that validate strictly (api.openai.com) refuse unknown fields.
-                if attempt == 1 and self._send_thinking_off and b"chat_template_kwargs" in body:
+                if not retried_fields and self._send_thinking_off and b"chat_template_kwargs" in body:
+                    retried_fields = True
                     self._send_thinking_off = False
                     continue
+                if status in RETRY_STATUSES and busy < RETRIES:
+                    busy += 1
+                    delay = retry_delay(busy, retry_after)
+                    if time.monotonic() + delay >= start + request.timeout:
+                        raise self.busy(status, body, busy - 1, "the request's timeout would pass while waiting")
+                    if _wait(delay, cancel):
+                        return  # cancelled while waiting
+                    continue
+                if status in RETRY_STATUSES:
+                    raise self.busy(status, body, busy, "")
                 raise self.translate(status, body)
             assert response is not None
             network = response.extensions.get("network_stream")
@@ -315,6 +364,12 @@ class OpenAIChatClient:
             if response is not None:
                 response.close()  # the server sees the client gone and stops generating
 
+    def busy(self, status: int, body: bytes, retries: int, why: str) -> ModelError:
+        """The server stayed busy (429/503): its own error, and how often it was asked again."""
+        err = self.translate(status, body)
+        tried = f"asked {retries + 1} time{'s' if retries else ''}" + (f"; {why}" if why else "")
+        return type(err)(f"{err} ({tried}); the server is busy: lower --jobs or try again later")
+
     def too_slow(self, seconds: float) -> ModelUnavailableError:
         return ModelUnavailableError(
             f"{self.where} did not finish the reply within {seconds:g}s; "
@@ -382,6 +437,17 @@ class OpenAIChatClient:
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+def _wait(seconds: float, cancel: threading.Event | None) -> bool:
+    """Sleep ``seconds``; True as soon as ``cancel`` reads as set (a CancelToken also reads
+    as set after its deadline or its parent's cancel, which ``Event.wait`` would not see)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if cancel is not None and cancel.is_set():
+            return True
+        time.sleep(min(0.05, left))
+    return cancel is not None and cancel.is_set()
 
 
 def _connect_detail(exc: httpx.ConnectError) -> str:
