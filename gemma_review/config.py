@@ -68,7 +68,9 @@ class Settings:
     model_file: str | None = setting(None, "GGUF file for the `embedded` backend.", flag="--model-file",
                                      flag_help="GGUF file for the embedded backend", env=("GEMMA_REVIEW_MODEL_FILE",),
                                      doc_default="none")
-    api_key_env: str = setting("OPENAI_API_KEY", "Environment variable holding the key for the `openai` backend.")
+    # Trusted only: a cloned repository must not choose which of your secrets is sent as the key.
+    api_key_env: str = setting("OPENAI_API_KEY", "Environment variable holding the key for the `openai` backend "
+                               "(never taken from a repository's config file).", trusted_only=True)
     allow_remote: bool = setting(False, "Allow a model host that is not this machine (code leaves it). Never taken from "
                                  "a repository's config file, so a cloned repository cannot send your code elsewhere.",
                                  flag="--allow-remote", flag_help="allow a model host that is not on this machine",
@@ -541,9 +543,15 @@ def load_settings(
         for key in [k for k in section if setting_name(str(k)) in TRUSTED_ONLY]:
             name = setting_name(str(key))
             if section.pop(key) is not None:
+                spec = SPECS[name]
+                ways = [str(user_file)]
+                if spec.env:
+                    ways.append(f"{spec.env[0]}=1" if spec.kind == "bool" else spec.env[0])
+                if spec.flag:
+                    ways.append(flag_name(name))
                 warnings.append(
-                    f"{path}: '{name}' is ignored in a project's config file; set it in {user_file}, "
-                    f"with {SPECS[name].env[0]}=1 or with {flag_name(name)}"
+                    f"{path}: '{name}' is ignored in a project's config file; set it in "
+                    + (", with ".join(ways[:-1]) + " or with " + ways[-1] if len(ways) > 1 else ways[0])
                 )
         known, unknown = known_settings(section, str(path))
         warnings += unknown
