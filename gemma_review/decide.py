@@ -123,7 +123,7 @@ def baseline(
     for warning in loaded.warnings:
         sys.stderr.write(f"gemma-review: warning: {warning}\n")
     source = Source(paths=tuple(paths) or ((cwd,) if base is None else ()), base=base)
-    changes = gather(source, cwd)
+    changes = gather(source, root)  # paths relative to the repository root, as the hook and editor give them
     engine = ReviewEngine(loaded.settings, root=loaded.root)
     kept = [d for d in store.records if not (update and d.verdict == "baseline")]
     engine.decisions = _Fixed(dec.Decisions(kept, root=root))  # --update: the old baseline hides nothing

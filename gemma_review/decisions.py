@@ -335,6 +335,8 @@ def remember(cache_dir: Path, root: Path, findings: Iterable[Finding]) -> None:
     if not new:
         return
     old = recall(cache_dir, root)
+    if all(old.get(k) == v for k, v in new.items()):
+        return  # an editor reviewing the same file again writes nothing
     merged = {**new, **{k: v for k, v in old.items() if k not in new}}
     merged = dict(list(merged.items())[:REMEMBERED])
     path = _memory_file(cache_dir, root)

@@ -169,3 +169,14 @@ def test_the_hook_and_the_cli_agree(tmp_path: Path, fake_ollama: FakeOllama) -> 
     proc = s.commit()
     assert proc.returncode == 0, proc.stdout
     assert "Deduplicate dates" not in proc.stdout
+
+
+def test_baseline_from_a_subfolder_records_repository_paths(repo: Path, fake_ollama: FakeOllama, capsys, monkeypatch) -> None:
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "streak.py").write_text(STREAK, encoding="utf-8")
+    monkeypatch.chdir(repo / "pkg")
+    answer(fake_ollama, finding_json())
+    code, out, err = run(capsys, None, "baseline", "--no-cache", *MODEL, "--host", fake_ollama.url)
+    assert code == 0, err
+    assert [r.path for r in dec.load(repo).records] == ["pkg/streak.py"]
+    assert not (repo / "pkg" / ".gemma-review").exists()
