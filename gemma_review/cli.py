@@ -110,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(bench, (VERIFY,))
     add_model_options(bench)
 
+    dis = sub.add_parser("dismiss", help="record findings as dismissed for the whole team (.gemma-review/)")
+    dis.add_argument("fingerprints", nargs="+", metavar="FINGERPRINT", help="as the text, JSON and SARIF reports show them")
+    dis.add_argument("--reason", default="", help="why (required for a security finding)")
+    dis.add_argument("--verdict", choices=("dismissed", "accepted-risk"), default="dismissed")
+
+    bl = sub.add_parser("baseline", help="review and record every current finding as baseline (.gemma-review/)")
+    bl.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the current folder)")
+    bl.add_argument("--base", metavar="REV", help="review the changes since the merge base with REV instead")
+    bl.add_argument("--update", action="store_true", help="replace the recorded baseline with the current findings")
+    add_options(bl, (*FILTER_OPTIONS, JOBS))
+    add_model_options(bl)
+
+    ds = sub.add_parser("decisions", help="maintain the team's decisions (.gemma-review/decisions.jsonl)")
+    ds.add_argument("action", choices=("prune",), help="prune: remove records whose code is gone")
+    ds.add_argument("--dry-run", action="store_true", help="say how many would go; change nothing")
+
     cache = sub.add_parser("cache", help="show or clear the review cache")
     cache.add_argument("action", choices=("info", "clear"))
     return parser
@@ -202,6 +218,19 @@ def dispatch(args: argparse.Namespace) -> int:
         return bench.run(settings, models=models, samples=args.samples, fmt=args.format, plot_to=args.plot, only=only)
     if args.command == "cache":
         return run_cache(args.action)
+    if args.command == "dismiss":
+        from . import decide
+
+        return decide.dismiss(args.fingerprints, reason=args.reason, verdict=args.verdict)
+    if args.command == "baseline":
+        from . import decide
+
+        return decide.baseline(overrides_from(values), paths=tuple(args.paths), base=args.base, update=args.update,
+                               config_file=args.config)
+    if args.command == "decisions":
+        from . import decide
+
+        return decide.prune(dry_run=args.dry_run)
     raise AssertionError(f"no command {args.command!r}")
 
 

@@ -20,6 +20,7 @@ from .backends.base import Backend, Metrics, ModelRequest
 from .cache import ReviewCache, default_cache_dir, unit_key
 from .config import Settings, check_privacy
 from .context import MIN_ANSWER, TokenMeter, context_window
+from .decisions import Decisions, Store as DecisionStore, remember
 from .errors import ConfigError, ModelError
 from .excludes import default_reason, generated, matches
 from .findings import Finding, Fix
@@ -58,6 +59,11 @@ class RefactorResult:
 BackendFactory = Callable[[Settings], Backend]
 
 
+def memory_dir(settings: Settings) -> Path:
+    """The cache dir (also with the cache off): where the last findings of each repository are kept."""
+    return Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+
+
 def effective_settings(settings: Settings, demo: bool) -> Settings:
     """The limits a review really runs with: the demo model's output is capped."""
     if demo and settings.num_predict > SMOKE_NUM_PREDICT:
@@ -93,6 +99,9 @@ class ReviewEngine:
         self.guidelines = load_guidelines(self.root, settings.guidelines)
         self._lock = threading.Lock()
         self._scheduler = scheduler
+        self._repo_root: Path | None = None
+        # Anything with .current() -> Decisions; `baseline --update` gives one without the baseline.
+        self.decisions: DecisionStore | None = None
 
     @property
     def scheduler(self) -> Scheduler:
@@ -217,6 +226,28 @@ class ReviewEngine:
         from .fixes import decide_fix  # a cached review without findings never needs the fix checks
 
         return decide_fix(f, text)
+
+    # --- the repository's decisions (.gemma-review/) ------------------------------------
+    @property
+    def repo_root(self) -> Path:
+        """The repository root (where .gemma-review/ lives), or the engine's root outside git."""
+        if self._repo_root is None:
+            from .git_repo import find_root
+
+            self._repo_root = find_root(self.root) if self.root.is_dir() else None
+            self._repo_root = self._repo_root or self.root
+        return self._repo_root
+
+    def current_decisions(self) -> Decisions | None:
+        """The store as it is now (read again when the file changed); None to ignore it."""
+        if self.decisions is None:
+            self.decisions = DecisionStore(self.repo_root)
+        return self.decisions.current()
+
+    def remember(self, findings: list[Finding]) -> None:
+        """Keep what a review showed, so ``gemma-review dismiss FINGERPRINT`` can record it."""
+        if findings:
+            remember(memory_dir(self.settings), self.repo_root, findings)
 
     def selected(self, change: FileChange) -> str | None:
         """Why ``change`` is not reviewed (include/exclude, default excludes, generated, size), or None."""

@@ -25,6 +25,7 @@ from .backends.base import Backend
 from .cache import ReviewCache
 from .config import Settings
 from .context import TokenMeter
+from .decisions import Decisions, stale
 from .errors import ReviewCancelled
 from .findings import Dropped, Finding
 from .intake import FileChange
@@ -81,6 +82,10 @@ class RunHost(Protocol):
 
     def decide_fix(self, f: Finding, text: str) -> FixDecision: ...
 
+    def current_decisions(self) -> Decisions | None: ...
+
+    def remember(self, findings: list[Finding]) -> None: ...
+
 
 @dataclass
 class _File:
@@ -129,6 +134,10 @@ class ReviewRun:
         else:
             r.backend = "cache"  # no model was needed
         r.findings = fnd.in_report_order(self._policy.shown if self._policy else [])
+        r.dismissed = fnd.in_report_order(self._policy.dismissed if self._policy else [])
+        if self._policy is not None and self._policy.decisions is not None:
+            self._note_stale(self._policy.decisions)
+        self.host.remember(r.findings + r.dismissed)
         for note in self._policy.notes() if self._policy else []:
             self._note(note)
         r.wall_seconds = time.monotonic() - started
@@ -138,8 +147,24 @@ class ReviewRun:
     @property
     def policy(self) -> ShowPolicy:
         if self._policy is None:  # made once the backend is chosen: the demo model caps settings
-            self._policy = ShowPolicy(self._settings)
+            decisions = self.host.current_decisions()
+            self._policy = ShowPolicy(self._settings, decisions=decisions)
+            if decisions is not None and decisions.warning:
+                self._note(decisions.warning)
         return self._policy
+
+    def _note_stale(self, decisions: Decisions) -> None:
+        """How many decisions about the reviewed files name code those files no longer hold."""
+        n = sum(
+            1 for d in decisions.records
+            if d.path in self.files and self.files[d.path].change.text is not None
+            and stale(d, self.files[d.path].change.text or "")
+        )
+        if n:
+            self._note(
+                f"{n} decision{'s' if n != 1 else ''} in .gemma-review/decisions.jsonl name{'s' if n == 1 else ''} code "
+                f"no longer in {'its' if n == 1 else 'their'} file; `gemma-review decisions prune` removes records whose code is gone"
+            )
 
     @property
     def _settings(self) -> Settings:

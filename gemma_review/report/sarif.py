@@ -75,7 +75,8 @@ def render(result: ReviewResult, **_: object) -> str:
     rules = [_rule(c) for c in CATEGORIES]
     index = {c: i for i, c in enumerate(CATEGORIES)}
     results: list[dict[str, Any]] = []
-    for f in result.findings:
+    # Findings the team dismissed stay results, marked suppressed (code scanning shows them closed).
+    for f in [*result.findings, *result.dismissed]:
         # A URI reference: spaces and other reserved characters are percent-encoded.
         location = {"uri": quote(f.path.replace("\\", "/")), "uriBaseId": "%SRCROOT%"}
         item: dict[str, Any] = {
@@ -99,6 +100,9 @@ def render(result: ReviewResult, **_: object) -> str:
             "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
             "properties": {"confidence": round(f.confidence, 3), "category": f.category},
         }
+        decision = f.extra.get("decision")
+        if decision:
+            item["suppressions"] = [{"kind": "external", "justification": decision["reason"] or decision["verdict"]}]
         change = result.files.get(f.path)
         if f.fix is not None and change is not None and change.text is not None:
             edit = fix_edit(f.fix, change.text)
