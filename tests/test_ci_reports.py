@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_ollama import FakeOllama, Reply
-from tests.helpers import FIXED_LINE, finding_json, reply, run
+from tests.helpers import FIXED_LINE, finding_json, git, reply, run
 
 SARIF_MULTITOOL = "@microsoft/sarif-multitool@5.7.0"
 
@@ -99,6 +99,26 @@ def test_sarif_of_a_real_review_passes_the_validator_with_github_rules(reviewed,
     problems = [(r["ruleId"], r.get("level", "warning"), r["message"]) for r in found
                 if r.get("level", "warning") in ("error", "warning")]
     assert problems == []
+
+
+def test_sarif_with_a_dismissed_finding_passes_the_validator(reviewed, sarif_multitool, work: Path, tmp_path, capsys) -> None:
+    """Issue 21: a team's dismissal stays in the SARIF as a suppressed result code scanning accepts."""
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", "streak.py")
+    git(work, "commit", "-q", "-m", "streak")
+    code, report, err = reviewed("sarif")
+    first = json.loads(report)["runs"][0]["results"][1]
+    fp = first["partialFingerprints"]["gemmaReview/v1"]
+    code, _out, err = run(capsys, None, "dismiss", fp, "--reason", "dates are unique upstream")
+    assert code == 0, err
+    code, report, err = reviewed("sarif", "--no-cache")
+    results = json.loads(report)["runs"][0]["results"]
+    assert [r.get("suppressions") for r in results if r.get("suppressions")] == [
+        [{"kind": "external", "justification": "dates are unique upstream"}]]
+    path = tmp_path / "dismissed.sarif"
+    path.write_text(report, encoding="utf-8")
+    found = validate(sarif_multitool, path)
+    assert [(r["ruleId"], r["message"]) for r in found if r.get("level", "warning") in ("error", "warning")] == []
 
 
 def test_sarif_rules_carry_help_and_stable_ids(reviewed) -> None:
