@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .findings import Finding, Fix
+from .findings import Finding
 
 SCHEMA_VERSION = 1
 
@@ -95,9 +95,7 @@ class ReviewCache:
             items = json.loads(row[0])
             findings = []
             for item in items:
-                fix = item.pop("fix", None)
-                f = Finding(**item, fix=Fix(**fix) if fix else None)
-                findings.append(f.moved(unit_start - 1))
+                findings.append(Finding.from_dict(item).moved(unit_start - 1))
         except (ValueError, TypeError):
             return None
         return findings, bool(row[1])

@@ -48,6 +48,14 @@ class Found:
 
 
 @dataclass(frozen=True)
+class Updated:
+    """A finding already shown (``Found``) changed: the same problem was found on other lines
+    and folded into it (``finding.also``). Same fingerprint; it replaces the one shown."""
+
+    finding: Finding
+
+
+@dataclass(frozen=True)
 class DroppedFinding:
     """A finding the model wrote that is not shown, and why (a findings.DROP_REASONS key)."""
 
@@ -71,7 +79,7 @@ class Done:
     result: ReviewResult
 
 
-Event = Union[Planned, ProgressMade, Streamed, Found, DroppedFinding, Skipped, Note, Done]
+Event = Union[Planned, ProgressMade, Streamed, Found, Updated, DroppedFinding, Skipped, Note, Done]
 Subscriber = Callable[[Event], None]
 
 

@@ -124,6 +124,26 @@ class Fix:
         }
 
 
+@dataclass(frozen=True)
+class Location:
+    """Another place of a finding's problem: the same title and category on other lines
+    (issue 21 item 7). Anchored like the finding; it has no fix of its own."""
+
+    line: int
+    end_line: int
+    column: int
+    end_column: int
+    existing_code: str
+
+    def overlaps(self, line: int, end_line: int) -> bool:
+        return self.line <= end_line and line <= self.end_line
+
+    def moved(self, delta: int) -> Location:
+        import dataclasses
+
+        return dataclasses.replace(self, line=self.line + delta, end_line=self.end_line + delta)
+
+
 @dataclass
 class Finding:
     path: str
@@ -142,6 +162,9 @@ class Finding:
     fix: Fix | None = None
     fix_rejected: str | None = None  # why suggested_code is not offered as an edit
     extra: dict[str, Any] = field(default_factory=dict)
+    # The same problem on other lines, folded into this finding by the show policy (its
+    # fingerprint, fix and decisions are this finding's); in the order the model wrote them.
+    also: tuple[Location, ...] = ()
 
     def at_least(self, severity: str) -> bool:
         return SEVERITY_RANK[self.severity] >= SEVERITY_RANK[severity]
@@ -153,7 +176,34 @@ class Finding:
         fix = None
         if self.fix is not None:
             fix = dataclasses.replace(self.fix, start_line=self.fix.start_line + delta, end_line=self.fix.end_line + delta)
-        return dataclasses.replace(self, line=self.line + delta, end_line=self.end_line + delta, fix=fix)
+        also = tuple(loc.moved(delta) for loc in self.also)
+        return dataclasses.replace(self, line=self.line + delta, end_line=self.end_line + delta, fix=fix, also=also)
+
+    def location(self) -> Location:
+        """Where this finding is, as a :class:`Location` (to fold it into another)."""
+        return Location(self.line, self.end_line, self.column, self.end_column, self.existing_code)
+
+    def locations(self) -> tuple[Location, ...]:
+        """Its own place first, then the folded ones."""
+        return (self.location(), *self.also)
+
+    def also_lines(self) -> str:
+        """The folded places as a reader says them: "3, 6, 7-8" ("" when there are none)."""
+        return ", ".join(str(loc.line) if loc.end_line == loc.line else f"{loc.line}-{loc.end_line}" for loc in self.also)
+
+    def also_sentence(self) -> str:
+        """ "Also on lines 3, 6." for reports that name one place per problem ("" when alone)."""
+        if not self.also:
+            return ""
+        return f"Also on line{'s' if len(self.also) > 1 or self.also[0].end_line > self.also[0].line else ''} {self.also_lines()}."
+
+    @classmethod
+    def from_dict(cls, item: dict[str, Any]) -> Finding:
+        """The inverse of ``dataclasses.asdict`` (the cache's and last-findings' round trip)."""
+        item = dict(item)
+        fix = item.pop("fix", None)
+        also = tuple(Location(**loc) for loc in item.pop("also", None) or ())
+        return cls(**item, fix=Fix(**fix) if fix else None, also=also)
 
 
 def normalize(raw: dict[str, Any]) -> dict[str, Any] | None:
@@ -378,8 +428,26 @@ def same_problem(a: Finding, b: Finding) -> bool:
     same category or the same title (ignoring case and spacing)."""
     if a.fingerprint == b.fingerprint:
         return True
-    overlap = a.path == b.path and a.line <= b.end_line and b.line <= a.end_line
-    return overlap and (a.category == b.category or _squash(a.title.lower()) == _squash(b.title.lower()))
+    return overlap(a, b) and (a.category == b.category or _squash(a.title.lower()) == _squash(b.title.lower()))
+
+
+def same_title(a: Finding, b: Finding) -> bool:
+    """The same problem wherever it is: same file, category and title (case and spacing ignored)."""
+    return a.path == b.path and a.category == b.category and _squash(a.title.lower()) == _squash(b.title.lower())
+
+
+def problem_of(kept: list[Finding], f: Finding) -> Finding | None:
+    """The finding of ``kept`` that ``f`` is the same problem as (:func:`same_title`), or None."""
+    return next((k for k in kept if same_title(k, f)), None)
+
+
+def overlap(a: Finding, b: Finding) -> bool:
+    return a.path == b.path and a.line <= b.end_line and b.line <= a.end_line
+
+
+def at_a_location_of(k: Finding, f: Finding) -> bool:
+    """``f`` overlaps one of ``k``'s places (its own or a folded one)."""
+    return k.path == f.path and any(loc.overlaps(f.line, f.end_line) for loc in k.locations())
 
 
 def dedupe(findings: list[Finding]) -> list[Finding]:

@@ -2,7 +2,8 @@
 
 Severity caps, the changed-lines rule, confidence, severity and category filters, the
 ``gemma-review: ignore`` comments, the team's decisions (``.gemma-review/``) and
-de-duplication, in that order, with the reason
+de-duplication (which folds the same problem on other lines into one finding with several
+locations), in that order, with the reason
 vocabulary of :data:`findings.DROP_REASONS` (anchoring's reasons come from
 :func:`findings.judge`). JSON ``dropped``, ``--explain``, the run's notes and the LSP log
 all read these records; nothing else decides.
@@ -17,6 +18,18 @@ from . import findings as fnd
 from .config import CATEGORIES, Settings, parse_severity_limits
 from .decisions import Decisions
 from .findings import Dropped, Finding
+
+# The detail of a "duplicate" drop that became another location of a shown finding.
+FOLDED_INTO = "folded into "
+
+
+@dataclass(frozen=True)
+class Folded:
+    """``dropped`` ("duplicate", detail "folded into FINGERPRINT") is another location of a
+    finding already shown or dismissed; ``into`` is that finding with the location added."""
+
+    dropped: Dropped
+    into: Finding
 
 # The detail of a "severity filter" drop: which setting hid it (the notes say how to see it).
 BY_SEVERITY = "min_severity"
@@ -57,8 +70,16 @@ class ShowPolicy:
     def cap(self, f: Finding) -> Finding:
         return fnd.cap_severity(f, self.limits)
 
-    def decide(self, f: Finding, changed: set[int] | frozenset[int] | None, file_lines: list[str]) -> Finding | Dropped:
-        """``f`` (capped) when it is to be shown, else the record of why not."""
+    def decide(
+        self, f: Finding, changed: set[int] | frozenset[int] | None, file_lines: list[str]
+    ) -> Finding | Dropped | Folded:
+        """``f`` (capped) when it is to be shown, else the record of why not.
+
+        :class:`Folded` when ``f`` is the same problem (:func:`findings.same_title`) as a
+        finding already shown, on other lines: that finding, with ``f``'s place added to its
+        ``also``, replaces it in :attr:`shown` (the caller tells subscribers). The same
+        problem as a finding the team dismissed is dismissed with it.
+        """
         f = self.cap(f)
         why = why_hidden(f, self.settings, changed, file_lines)
         if why is not None:
@@ -67,6 +88,12 @@ class ShowPolicy:
                 self._hidden_once.add((reason, detail, f.fingerprint))
                 self.hidden[why] += 1
             return Dropped.of_finding(f, reason, detail)
+        owner = fnd.problem_of(self.dismissed, f)
+        if owner is not None and not fnd.overlap(owner, f):
+            # A decision covers every location of its finding: the same problem elsewhere is dismissed with it.
+            if not fnd.at_a_location_of(owner, f):
+                _swap(self.dismissed, owner, replace(owner, also=(*owner.also, f.location())))
+            return Dropped.of_finding(f, "dismissed", f"{FOLDED_INTO}{owner.fingerprint}")
         decision = self.decisions.match(f) if self.decisions is not None else None
         if decision is not None:
             if not any(k.fingerprint == f.fingerprint for k in self.dismissed):  # a cached copy counts once
@@ -75,7 +102,17 @@ class ShowPolicy:
                     "verdict": decision.verdict, "reason": decision.reason, "who": decision.who,
                     "when": decision.when, "fingerprint": decision.fingerprint}}))
             return Dropped.of_finding(f, "dismissed", decision.why)
-        if any(fnd.same_problem(k, f) for k in self.shown):
+        # Overlapping lines with the same category or title: a duplicate, as before folding existed.
+        if any(fnd.overlap(k, f) and fnd.same_problem(k, f) for k in self.shown):
+            return Dropped.of_finding(f, "duplicate")
+        owner = fnd.problem_of(self.shown, f)
+        if owner is not None:
+            if fnd.at_a_location_of(owner, f):  # one of its folded places, reported again
+                return Dropped.of_finding(f, "duplicate", f"{FOLDED_INTO}{owner.fingerprint}")
+            folded = replace(owner, also=(*owner.also, f.location()))
+            _swap(self.shown, owner, folded)
+            return Folded(Dropped.of_finding(f, "duplicate", f"{FOLDED_INTO}{owner.fingerprint}"), folded)
+        if any(fnd.same_problem(k, f) for k in self.shown):  # the same code elsewhere, another title
             return Dropped.of_finding(f, "duplicate")
         self.shown.append(f)
         return f
@@ -114,6 +151,11 @@ class ShowPolicy:
             else:
                 out.append(f"{what} silenced by a gemma-review: ignore comment hidden")
         return out
+
+
+def _swap(items: list[Finding], old: Finding, new: Finding) -> None:
+    """Put ``new`` where ``old`` (that very object) is."""
+    items[next(i for i, k in enumerate(items) if k is old)] = new
 
 
 NOTE_ORDER = (

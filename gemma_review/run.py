@@ -29,7 +29,7 @@ from .decisions import Decisions, stale
 from .errors import ReviewCancelled
 from .findings import Dropped, Finding
 from .intake import FileChange
-from .policy import ShowPolicy
+from .policy import Folded, ShowPolicy
 from .result import SKIP_INPUT, SKIP_NOTHING, SKIP_SELECTED, Progress, ReviewResult, Skip, VerifyStats, measured_tps
 from .runner import CancelToken, in_order
 from .scheduler import Priority, Scheduler
@@ -290,6 +290,10 @@ class ReviewRun:
         decided = self.policy.decide(f, file.change.changed_lines(), file.lines)
         if isinstance(decided, Dropped):
             return self._drop(decided)
+        if isinstance(decided, Folded):  # another place of a finding shown: it keeps its fix, gets no new one
+            self._drop(decided.dropped)
+            self.subscriber(ev.Updated(decided.into))
+            return None
         assert file.change.text is not None
         decision = self.host.decide_fix(decided, file.change.text)
         decided.fix, decided.fix_rejected = decision.fix, decision.rejected

@@ -33,6 +33,17 @@ def test_round_trip(cache: ReviewCache) -> None:
     assert got == (stored, False)
 
 
+def test_round_trip_keeps_the_other_locations(cache: ReviewCache) -> None:
+    """Issue 21 item 7: a finding's folded places survive the cache and move with its unit."""
+    from gemma_review.findings import Location
+
+    stored = [full_finding(12, also=(Location(15, 15, 5, 9, "  y "), Location(18, 19, 1, 3, "z\nw")))]
+    cache.put("k", 10, stored, truncated=False)
+    assert cache.get("k", 10) == (stored, False)
+    (moved,), _ = cache.get("k", 20)  # type: ignore[misc]
+    assert [(loc.line, loc.end_line) for loc in moved.also] == [(25, 25), (28, 29)]
+
+
 def test_missing_key(cache: ReviewCache) -> None:
     assert cache.get("nothing here", 1) is None
 

@@ -255,6 +255,67 @@ def test_policy_shows_one_finding_per_problem_and_counts_hidden_copies_once() ->
     assert policy.notes() == ["1 finding below min_confidence 0.6 hidden; --min-confidence 0 shows it"]
 
 
+# --- one problem, one finding (issue 21 item 7) ---------------------------------------------
+
+WHITESPACE = "Remove unnecessary whitespace"
+
+
+def test_the_same_problem_on_other_lines_is_one_finding_with_locations() -> None:
+    from gemma_review.policy import Folded, ShowPolicy
+
+    policy = ShowPolicy(Settings())
+    lines = ["x"] * 20
+    first = finding(1, category="style", severity="info", title=WHITESPACE)
+    assert policy.decide(first, None, lines) is first
+    for n, title in zip((3, 6, 7, 8, 9), (WHITESPACE, "remove  unnecessary WHITESPACE", WHITESPACE, WHITESPACE, WHITESPACE)):
+        folded = policy.decide(finding(n, category="style", severity="info", title=title, existing_code=f"line {n} "), None, lines)
+        assert isinstance(folded, Folded)
+        assert (folded.dropped.reason, folded.dropped.detail) == ("duplicate", f"folded into {first.fingerprint}")
+    (shown,) = policy.shown
+    assert shown.fingerprint == first.fingerprint and shown.line == 1
+    assert [(loc.line, loc.existing_code) for loc in shown.also] == [(n, f"line {n} ") for n in (3, 6, 7, 8, 9)]
+    assert shown.also_lines() == "3, 6, 7, 8, 9"
+    # One of its places reported again is a plain duplicate, not a sixth location.
+    again = policy.decide(finding(7, category="style", severity="info", title=WHITESPACE), None, lines)
+    assert again.reason == "duplicate" and len(policy.shown[0].also) == 5
+
+
+def test_another_title_on_other_lines_stays_separate_and_overlaps_still_dedupe() -> None:
+    from gemma_review.findings import Dropped
+    from gemma_review.policy import ShowPolicy
+
+    policy = ShowPolicy(Settings())
+    lines = ["x"] * 20
+    policy.decide(finding(1, category="style", severity="info", title=WHITESPACE), None, lines)
+    other = finding(5, category="style", severity="info", title="Use a constant")
+    assert policy.decide(other, None, lines) is other  # another problem
+    other_category = finding(8, category="bug", title=WHITESPACE)
+    assert policy.decide(other_category, None, lines) is other_category  # another category
+    overlapping = policy.decide(finding(5, category="style", severity="info", title=WHITESPACE), None, lines)
+    assert isinstance(overlapping, Dropped) and (overlapping.reason, overlapping.detail) == ("duplicate", "")
+    assert [(f.line, f.also) for f in policy.shown] == [(1, ()), (5, ()), (8, ())]
+
+
+def test_a_fold_keeps_the_first_locations_fix_and_invents_none() -> None:
+    from gemma_review.findings import Fix
+    from gemma_review.policy import Folded, ShowPolicy
+
+    policy = ShowPolicy(Settings())
+    lines = ["x"] * 20
+    first = policy.decide(finding(1, category="style", severity="info", title=WHITESPACE), None, lines)
+    first.fix = Fix(1, 1, "x", "h")  # as the run sets it on the shown finding
+    folded = policy.decide(finding(4, category="style", severity="info", title=WHITESPACE, suggested_code="y"), None, lines)
+    assert isinstance(folded, Folded) and folded.into.fix == Fix(1, 1, "x", "h")
+    assert folded.into.suggested_code == "" and policy.shown == [folded.into]
+
+
+def test_moved_shifts_the_other_locations() -> None:
+    from gemma_review.findings import Location
+
+    f = finding(3, also=(Location(6, 7, 1, 2, "a"),))
+    assert f.moved(10).also == (Location(16, 17, 1, 2, "a"),)
+
+
 def test_in_changed() -> None:
     assert in_changed(finding(3, 5), {5})
     assert not in_changed(finding(3, 5), {2, 6})

@@ -33,7 +33,10 @@ def annotation(f: Finding) -> str:
         f"file={_prop(f.path)},line={f.line},endLine={f.end_line},col={f.column},"
         f"title={_prop(f'gemma-review [{f.category}] {f.title}')}"
     )
-    return f"::{COMMANDS[f.severity]} {props}::{_data(f.explanation or f.title)}"
+    body = f.explanation or f.title
+    if f.also:  # one annotation per problem, at its first location
+        body += f" {f.also_sentence()}"
+    return f"::{COMMANDS[f.severity]} {props}::{_data(body)}"
 
 
 def shown(findings: list[Finding], limit: int = LIMIT) -> tuple[list[Finding], dict[str, int]]:

@@ -34,6 +34,8 @@ def issue(f: Finding, fingerprint: str) -> dict[str, Any]:
     description = f.title.rstrip(".") + "."
     if f.explanation:
         description += f" {f.explanation}"
+    if f.also:  # one issue per problem; GitLab shows one location, the others are named
+        description += f" {f.also_sentence()}"
     return {
         "type": "issue",
         "description": description,

@@ -35,6 +35,18 @@ def finding_dict(f: Finding, text: str | None) -> dict[str, Any]:
         "existing_code": f.existing_code,
         "suggested_code": f.suggested_code,
         "fingerprint": f.fingerprint,
+        # The same problem on other lines (same title and category): one finding, fixed and
+        # dismissed as one; the fix, if any, is the first location's.
+        "also": [
+            {
+                "range": {
+                    "start": {"line": loc.line, "column": loc.column},
+                    "end": {"line": loc.end_line, "column": loc.end_column},
+                },
+                "existing_code": loc.existing_code,
+            }
+            for loc in f.also
+        ],
         "fix": fix,
         "fix_rejected": f.fix_rejected if fix is None else None,
     }

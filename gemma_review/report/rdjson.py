@@ -9,6 +9,8 @@ https://github.com/reviewdog/reviewdog/tree/master/proto/rdf
   what a validated fix is (``Fix``: start_line..end_line replaced by ``replacement``), and
   the only form reviewdog's GitHub reporter turns into a suggested change. Its lines are the
   diagnostic's lines, as that reporter requires.
+- A finding with several locations (the same problem on other lines) is one diagnostic at
+  its first location; the message names the other lines.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ def diagnostic(f: Finding, text: str | None) -> dict[str, Any]:
     message = f.title.rstrip(".") + "."
     if f.explanation:
         message += f" {f.explanation}"
+    if f.also:
+        # One diagnostic per problem at its first location; the others only named here (rdjson's
+        # related_locations is left out: older reviewdog releases refuse fields they do not know).
+        message += f" {f.also_sentence()}"
     item: dict[str, Any] = {
         "message": message,
         "location": {

@@ -100,6 +100,24 @@ def render(result: ReviewResult, **_: object) -> str:
             "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
             "properties": {"confidence": round(f.confidence, 3), "category": f.category},
         }
+        if f.also:
+            # The same problem on other lines: one result (one alert), the others related.
+            item["relatedLocations"] = [
+                {
+                    "id": n,
+                    "physicalLocation": {
+                        "artifactLocation": location,
+                        "region": {
+                            "startLine": loc.line,
+                            "startColumn": loc.column,
+                            "endLine": loc.end_line,
+                            "endColumn": loc.end_column,
+                        },
+                    },
+                    "message": {"text": f"Also here: {f.title.rstrip('.')}."},
+                }
+                for n, loc in enumerate(f.also, start=1)
+            ]
         decision = f.extra.get("decision")
         if decision:
             item["suppressions"] = [{"kind": "external", "justification": decision["reason"] or decision["verdict"]}]

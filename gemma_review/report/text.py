@@ -82,6 +82,8 @@ def render(
         out.append(f"{loc} {paint(f.severity, f.severity)} [{safe(f.category)}] {' '.join(safe(f.title).split())}")
         if lines:
             out.extend(frame(f, lines, paint))
+        if f.also:  # the same problem on other lines, one finding (fixed and dismissed as one)
+            out.append(f"  also on line{'s' if len(f.also) > 1 else ''} {f.also_lines()}")
         if f.explanation:
             out.extend(f"  {ln}".rstrip() for ln in safe(f.explanation).split("\n"))
         out.extend(fix_diff(f, text, paint))
@@ -190,7 +192,7 @@ def explain_lines(result: ReviewResult) -> list[str]:
     for d in sorted(result.dropped, key=lambda d: (d.path, d.line or 0, d.reason)):
         where = _plain(d.path) + (f":{d.line}" if d.line is not None else "")
         title = repr(_plain(d.title)) if d.title else "(no title)"
-        why = f": {_plain(d.detail)}" if d.reason == "dismissed" and d.detail else ""
+        why = f": {_plain(d.detail)}" if d.reason in ("dismissed", "duplicate") and d.detail else ""
         out.append(f"dropped: {where}: {title}: {d.reason} ({DROP_REASONS.get(d.reason, d.reason)}){why}")
     return out
 
