@@ -78,7 +78,7 @@ def code_actions(ls: Host, params: types.CodeActionParams) -> list[types.CodeAct
         ignores: list[types.CodeAction] = []
         dismissals: list[types.CodeAction] = []
         for item in chosen:
-            diag = diagnostics.to_diagnostic(item, state.lines, digest)
+            diag = diagnostics.to_diagnostic(item, state.lines, digest, state.uri if ls.features.related_information else None)
             fix = actions.fix_action(item, doc, diag)
             if fix is not None:
                 out.append(fix)

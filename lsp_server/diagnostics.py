@@ -8,7 +8,7 @@ a suppression comment above it remove it. The next review replaces the whole set
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from lsprotocol import types
@@ -35,6 +35,9 @@ class LiveFinding:
     fix_offset: int = 0  # first fixed line relative to the finding's first line
     fix_original: list[str] | None = None  # the lines the fix replaces, as reviewed
     fix_lines: list[str] | None = None  # what the fix puts there
+    # The same problem on other lines (finding.also), where each is now; moved with edits like
+    # ``range``, and dropped when its text is replaced whole. One diagnostic carries them all.
+    also: list[types.Range] = field(default_factory=list)
 
     @property
     def fingerprint(self) -> str:
@@ -50,13 +53,20 @@ class LiveFinding:
         return self.range.start.line, self.range.end.line
 
 
+def _range(reviewed_lines: list[str], line: int, end_line: int, column: int, end_column: int) -> types.Range:
+    first, last = line - 1, end_line - 1
+    rng = line_range(reviewed_lines, first, last, column - 1)
+    if 0 <= last < len(reviewed_lines):
+        rng.end = types.Position(last, to_utf16(reviewed_lines[last], end_column - 1))
+    return rng
+
+
 def live(f: Finding, reviewed_lines: list[str]) -> LiveFinding:
     """A finding of a review of ``reviewed_lines`` (the text the engine saw)."""
     first, last = f.line - 1, f.end_line - 1
-    rng = line_range(reviewed_lines, first, last, f.column - 1)
-    if 0 <= last < len(reviewed_lines):
-        rng.end = types.Position(last, to_utf16(reviewed_lines[last], f.end_column - 1))
+    rng = _range(reviewed_lines, f.line, f.end_line, f.column, f.end_column)
     item = LiveFinding(f, rng, reviewed_lines[first : last + 1])
+    item.also = [_range(reviewed_lines, loc.line, loc.end_line, loc.column, loc.end_column) for loc in f.also]
     if f.fix is not None:
         item.fix_offset = f.fix.start_line - f.line
         item.fix_original = reviewed_lines[f.fix.start_line - 1 : f.fix.end_line]
@@ -108,10 +118,29 @@ def fix_data(item: LiveFinding, doc_lines: list[str], text_hash: str) -> dict[st
     }
 
 
-def to_diagnostic(item: LiveFinding, doc_lines: list[str], text_hash: str) -> types.Diagnostic:
+def also_lines(item: LiveFinding) -> str:
+    """Where the other places are now, 1-based: "3, 6, 7-8"."""
+    return ", ".join(
+        str(r.start.line + 1) if r.end.line == r.start.line else f"{r.start.line + 1}-{r.end.line + 1}" for r in item.also
+    )
+
+
+def to_diagnostic(
+    item: LiveFinding, doc_lines: list[str], text_hash: str, uri: str | None = None
+) -> types.Diagnostic:
+    """``uri``: the client shows related information (the other places of the same problem);
+    without it they are named in the message."""
     f = item.finding
     message = f.title if not f.explanation else f"{f.title}\n{f.explanation}"
+    related = None
+    if item.also and uri is not None:
+        related = [
+            types.DiagnosticRelatedInformation(types.Location(uri, r), f"Also here: {f.title}") for r in item.also
+        ]
+    elif item.also:
+        message += f"\nAlso on line{'s' if len(item.also) > 1 else ''} {also_lines(item)}."
     return types.Diagnostic(
+        related_information=related,
         range=item.range,
         message=message,
         severity=SEVERITY.get(f.severity, types.DiagnosticSeverity.Warning),
@@ -161,6 +190,10 @@ def shift(items: Iterable[LiveFinding], change: types.TextDocumentContentChangeP
         moved = shift_range(item.range, change.range.start, change.range.end, change.text)
         if moved is not None:
             item.range = moved
+            item.also = [
+                r for r in (shift_range(a, change.range.start, change.range.end, change.text) for a in item.also)
+                if r is not None
+            ]
             out.append(item)
     return out
 
@@ -192,8 +225,20 @@ def apply_mapping(items: Iterable[LiveFinding], mapping: dict[int, int]) -> list
                 start=types.Position(first + delta, item.range.start.character),
                 end=types.Position(last + delta, item.range.end.character),
             )
+            item.also = [r for r in (_map_range(a, mapping) for a in item.also) if r is not None]
             out.append(item)
     return out
+
+
+def _map_range(rng: types.Range, mapping: dict[int, int]) -> types.Range | None:
+    """``rng`` moved by ``mapping`` when all its lines survived in one piece, else None."""
+    first, last = rng.start.line, rng.end.line
+    if first in mapping and last in mapping and mapping[last] - mapping[first] == last - first:
+        return types.Range(
+            start=types.Position(mapping[first], rng.start.character),
+            end=types.Position(mapping[last], rng.end.character),
+        )
+    return None
 
 
 def at(items: Iterable[LiveFinding], first_line: int, last_line: int) -> list[LiveFinding]:

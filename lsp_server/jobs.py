@@ -81,7 +81,7 @@ def run_review(ls: Host, job: Job, emit: Any) -> ReviewResult:
         change = document_change(state.target, lines.for_engine(job.text), job.scope or settings.scope)
 
         def forward(event: ev.Event) -> None:
-            if isinstance(event, (ev.Planned, ev.Found, ev.ProgressMade)):  # what the editor shows
+            if isinstance(event, (ev.Planned, ev.Found, ev.Updated, ev.ProgressMade)):  # what the editor shows
                 emit(event)
 
         run = engine.run([[change]], forward, priority=lambda: ls.activity.get(job.uri, 0))
@@ -115,6 +115,9 @@ def job_event(ls: Host, job: Job, event: JobEvent, current: bool) -> None:
     elif isinstance(event, ev.Found):
         if fresh and state is not None:
             add_finding(ls, state, job, event.finding)
+    elif isinstance(event, ev.Updated):
+        if fresh and state is not None:
+            update_finding(ls, state, job, event.finding)
     elif isinstance(event, ev.ProgressMade):
         p = event.progress
         if reporter is not None:
@@ -144,6 +147,18 @@ def add_finding(ls: Host, state: DocState, job: Job, finding: Finding) -> None:
     state.findings = [i for i in state.findings if i.fingerprint != item.fingerprint or any(i is n for n in new)]
     new.append(item)
     state.findings.append(item)
+    ls.publish(state)
+
+
+def update_finding(ls: Host, state: DocState, job: Job, finding: Finding) -> None:
+    """A finding this review showed has more places now: its diagnostic is replaced."""
+    item = diagnostics.live(finding, job.state.lines)
+    new = job.state.found
+    old = next((i for i in new if i.fingerprint == item.fingerprint), None)
+    if old is None:
+        return add_finding(ls, state, job, finding)
+    new[:] = [item if i is old else i for i in new]
+    state.findings = [item if i is old else i for i in state.findings]
     ls.publish(state)
 
 

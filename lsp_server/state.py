@@ -31,6 +31,7 @@ class ClientFeatures:
     configuration: bool = False
     apply_edit: bool = False
     model_notice: bool = False  # the client (our VS Code extension) shows "model unavailable" itself
+    related_information: bool = False  # diagnostics may carry relatedInformation (a problem's other places)
 
     @classmethod
     def of(cls, caps: types.ClientCapabilities) -> ClientFeatures:
@@ -44,6 +45,9 @@ class ClientFeatures:
             versioned_edits=bool(ws and ws.workspace_edit and ws.workspace_edit.document_changes),
             configuration=bool(ws and ws.configuration),
             apply_edit=bool(ws and ws.apply_edit),
+            related_information=bool(
+                td and td.publish_diagnostics and td.publish_diagnostics.related_information
+            ),
             model_notice=isinstance(caps.experimental, dict) and bool(caps.experimental.get(MODEL_NOTICE_CAPABILITY)),
         )
 

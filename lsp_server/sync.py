@@ -86,6 +86,11 @@ def text_of(ls: Host, state: DocState) -> str:
     return ls.workspace.get_text_document(state.uri).source
 
 
+def related_uri(ls: Host, state: DocState) -> str | None:
+    """The document's URI when the client shows a diagnostic's related information, else None."""
+    return state.uri if ls.features.related_information else None
+
+
 def publish(ls: Host, state: DocState) -> None:
     text = ls.text_of(state)
     digest = content_hash(text)
@@ -93,7 +98,7 @@ def publish(ls: Host, state: DocState) -> None:
         types.PublishDiagnosticsParams(
             uri=state.uri,
             version=state.version,
-            diagnostics=[diagnostics.to_diagnostic(i, state.lines, digest) for i in state.findings],
+            diagnostics=[diagnostics.to_diagnostic(i, state.lines, digest, related_uri(ls, state)) for i in state.findings],
         )
     )
 

@@ -153,3 +153,24 @@ def write_model(root: Path, name: str, weights: bytes = b"GGUF\x03\x00\x00\x00we
     where.parent.mkdir(parents=True, exist_ok=True)
     where.write_text(json.dumps(manifest))
     return blob
+
+
+# --- one problem on six lines (issue 21 item 7: a real 0.5B model's reply) ----------------------
+
+WHITESPACE_LINES = (1, 3, 6, 7, 8, 9)
+WHITESPACE_SOURCE = (
+    "import os  \n\nimport sys   \n\n\nA = 1 \nB = 2 \nC = 3 \nD = os.sep + sys.platform \n\n\n"
+    "def f(x: int) -> int:\n    return x + 1\n"
+)
+
+
+def whitespace_reply(*more: dict) -> str:
+    """"Remove unnecessary whitespace" on six lines of WHITESPACE_SOURCE, then ``more``."""
+    lines = WHITESPACE_SOURCE.split("\n")
+    return reply(*(
+        {"line": n, "end_line": n, "severity": "info", "category": "style", "title": "Remove unnecessary whitespace",
+         # Explanations that differ: the same words on adjacent lines would read as a counting loop.
+         "explanation": f"Trailing spaces after `{lines[n - 1].strip()}`.", "existing_code": lines[n - 1],
+         "suggested_code": lines[n - 1].rstrip(), "confidence": 0.9}
+        for n in WHITESPACE_LINES
+    ), *more)

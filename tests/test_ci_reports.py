@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_ollama import FakeOllama, Reply
-from tests.helpers import FIXED_LINE, finding_json, git, reply, run
+from tests.helpers import FIXED_LINE, WHITESPACE_SOURCE, finding_json, git, reply, run, whitespace_reply
 
 SARIF_MULTITOOL = "@microsoft/sarif-multitool@5.7.0"
 
@@ -119,6 +119,46 @@ def test_sarif_with_a_dismissed_finding_passes_the_validator(reviewed, sarif_mul
     path.write_text(report, encoding="utf-8")
     found = validate(sarif_multitool, path)
     assert [(r["ruleId"], r["message"]) for r in found if r.get("level", "warning") in ("error", "warning")] == []
+
+
+def test_one_problem_on_six_lines_is_one_result_with_related_locations(
+    work: Path, fake_ollama: FakeOllama, sarif_multitool, tmp_path, capsys
+) -> None:
+    """Issue 21 item 7: one finding, five more places; JSON lists them, SARIF relates them and
+    still passes the validator; GitLab and rdjson have one entry naming the other lines."""
+    (work / "ws.py").write_text(WHITESPACE_SOURCE, encoding="utf-8")
+    other = {"line": 3, "end_line": 3, "severity": "info", "category": "style", "title": "Sort the imports",
+             "explanation": "", "existing_code": "import sys", "suggested_code": "", "confidence": 0.8}
+    fake_ollama.set_reply(Reply(text=whitespace_reply(other)))
+    code, report, err = run(capsys, fake_ollama, "review", "ws.py", "--format", "json", "--min-severity", "info")
+    doc = json.loads(report)
+    assert [(f["title"], f["range"]["start"]["line"]) for f in doc["findings"]] == [
+        ("Remove unnecessary whitespace", 1), ("Sort the imports", 3)], (doc["dropped"], err)  # another title stays separate
+    first = doc["findings"][0]
+    assert [a["range"]["start"]["line"] for a in first["also"]] == [3, 6, 7, 8, 9]
+    assert first["also"][0]["existing_code"] == "import sys   " and doc["dropped"]["duplicate"] == 5
+    assert doc["findings"][1]["also"] == []
+
+    code, report, err = run(capsys, fake_ollama, "review", "ws.py", "--format", "sarif", "--min-severity", "info")
+    (result, _sort) = json.loads(report)["runs"][0]["results"]
+    related = result["relatedLocations"]
+    assert [r["id"] for r in related] == [1, 2, 3, 4, 5]
+    assert [r["physicalLocation"]["region"]["startLine"] for r in related] == [3, 6, 7, 8, 9]
+    assert related[0]["message"]["text"] == "Also here: Remove unnecessary whitespace."
+    path = tmp_path / "locations.sarif"
+    path.write_text(report, encoding="utf-8")
+    found = validate(sarif_multitool, path)
+    assert [(r["ruleId"], r["message"]) for r in found if r.get("level", "warning") in ("error", "warning")] == []
+
+    code, report, err = run(capsys, fake_ollama, "review", "ws.py", "--format", "gitlab", "--min-severity", "info")
+    issues = json.loads(report)
+    assert len(issues) == 2 and issues[0]["description"].endswith("Also on lines 3, 6, 7, 8, 9.")
+    code, report, err = run(capsys, fake_ollama, "review", "ws.py", "--format", "rdjson", "--min-severity", "info")
+    diags = json.loads(report)["diagnostics"]
+    assert len(diags) == 2 and diags[0]["location"]["range"]["start"]["line"] == 1
+    assert diags[0]["message"].endswith("Also on lines 3, 6, 7, 8, 9.")
+    code, report, err = run(capsys, fake_ollama, "review", "ws.py", "--min-severity", "info")
+    assert "  also on lines 3, 6, 7, 8, 9\n" in report
 
 
 def test_sarif_rules_carry_help_and_stable_ids(reviewed) -> None:
