@@ -72,7 +72,7 @@ DROP_REASONS = {
     "outside changed lines": "on lines that did not change",
     "suppressed": "silenced by a gemma-review: ignore comment",
     "dismissed": "the team decided about it (.gemma-review/decisions.jsonl)",
-    "duplicate": "the same problem as a finding already reported",
+    "duplicate": "the same problem as a finding already reported",  # detail "folded into FP": another location of it
     "loop": "a copy written while the model was looping",
     "cut off": "the reply stopped in the middle of this finding",
 }

@@ -308,3 +308,26 @@ async def test_debounce_starts_one_review_and_a_newer_one_cancels_the_older() ->
 async def _until(predicate: Any) -> None:
     while not predicate():
         await asyncio.sleep(0.005)
+
+
+def test_a_client_without_related_information_reads_the_other_lines_in_the_message() -> None:
+    """Issue 21 item 7: relatedInformation only for a client that declares it."""
+    from lsprotocol import types as t
+
+    from gemma_review.findings import Location
+    from lsp_server.diagnostics import live, to_diagnostic
+    from lsp_server.state import ClientFeatures
+    from tests.helpers import finding
+
+    assert not ClientFeatures.of(t.ClientCapabilities()).related_information
+    caps = t.ClientCapabilities(text_document=t.TextDocumentClientCapabilities(
+        publish_diagnostics=t.PublishDiagnosticsClientCapabilities(related_information=True)))
+    assert ClientFeatures.of(caps).related_information
+    lines = ["x = 1 "] * 10
+    f = finding(1, title="Remove unnecessary whitespace", also=(Location(3, 3, 1, 6, "x = 1 "), Location(6, 7, 1, 6, "x")))
+    item = live(f, lines)
+    plain = to_diagnostic(item, lines, "h")
+    assert plain.related_information is None and plain.message.endswith("\nAlso on lines 3, 6-7.")
+    rich = to_diagnostic(item, lines, "h", "file:///a.py")
+    assert [(r.location.range.start.line, r.location.range.end.line) for r in rich.related_information] == [(2, 2), (5, 6)]
+    assert rich.message == "Remove unnecessary whitespace"

@@ -19,7 +19,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient, client_capabilities
 
 from tests.fake_ollama import FakeOllama, Reply
-from tests.helpers import FIXED_LINE, SAMPLES, free_port
+from tests.helpers import FIXED_LINE, SAMPLES, WHITESPACE_SOURCE, free_port, whitespace_reply
 from tests.lsp_client import (
     PROFILES,
     SERVER,
@@ -525,3 +525,28 @@ async def test_dropped_findings_are_logged_at_the_log_level(profile: str, fake_o
         assert line.type == types.MessageType.Log
         assert "'Unsure remark': below confidence" in line.message
         assert logs(client, r"^explain: 2 raw findings from the model, 1 reported, 1 dropped")
+
+
+@by_profile
+async def test_one_problem_on_six_lines_is_one_diagnostic_with_related_information(
+    profile: str, fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    """Issue 21 item 7: the six-line whitespace reply is one diagnostic; the other five lines are
+    its relatedInformation (both profiles declare the capability), and they move with edits."""
+    path = tmp_path / "ws.py"
+    path.write_text(WHITESPACE_SOURCE, encoding="utf-8")
+    fake_ollama.set_reply(Reply(text=whitespace_reply()))
+    async with session(profile, tmp_path, ollama(fake_ollama)) as client:
+        uri = opened(client, path, WHITESPACE_SOURCE)
+        await until(lambda: logs(client, r"^reviewed ws\.py"), "the review's end")
+        (diag,) = latest(client, uri).diagnostics
+        assert diag.range.start.line == 0 and diag.message.startswith("Remove unnecessary whitespace")
+        related = diag.related_information or []
+        assert [(r.location.uri, r.location.range.start.line) for r in related] == [(uri, n - 1) for n in (3, 6, 7, 8, 9)]
+        assert related[0].message == "Also here: Remove unnecessary whitespace"
+        assert "Also on" not in diag.message
+
+        change(client, uri, 2, [insert(1, 0, "\n")])  # a line inserted after the first place
+        (diag,) = (await until(lambda: published(client, uri, 2), "v2"))[-1].diagnostics
+        assert diag.range.start.line == 0
+        assert [r.location.range.start.line for r in diag.related_information or []] == [3, 6, 7, 8, 9]
