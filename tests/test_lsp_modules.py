@@ -315,8 +315,8 @@ def test_a_client_without_related_information_reads_the_other_lines_in_the_messa
     from lsprotocol import types as t
 
     from gemma_review.findings import Location
-    from lsp_server.diagnostics import live, to_diagnostic
-    from lsp_server.state import ClientFeatures
+    from gemma_review.lsp.diagnostics import live, to_diagnostic
+    from gemma_review.lsp.state import ClientFeatures
     from tests.helpers import finding
 
     assert not ClientFeatures.of(t.ClientCapabilities()).related_information
