@@ -4,7 +4,8 @@ Runs ``vscode-extension/test/e2e/setup.sh`` (Debian packages, code-server and pl
 into a cache, the .vsix) and then ``run.mjs``, which drives the workbench against the real
 language server of this Python (``GEMMA_REVIEW_PYTHON``, default: the one running pytest) and a
 fake Ollama (scenarios: model up, model down, and issue 21's "Dismiss for the team…" with a
-clone that never shows the finding). Screenshots and logs land in ``vscode-extension/test/e2e/artifacts/``.
+clone that never shows the finding). Screenshots and logs land in
+``vscode-extension/test/e2e/artifacts/``.
 
 Set ``GEMMA_REVIEW_SKIP_VSCODE_E2E=1`` to skip it.
 """
