@@ -3,7 +3,9 @@
 Runs ``vscode-extension/test/e2e/setup.sh`` (Debian packages, code-server and playwright-core
 into a cache, the .vsix) and then ``run.mjs``, which drives the workbench against the real
 language server of this Python (``GEMMA_REVIEW_PYTHON``, default: the one running pytest) and a
-fake Ollama. Screenshots and logs land in ``vscode-extension/test/e2e/artifacts/``.
+fake Ollama (scenarios: model up, model down, and issue 21's "Dismiss for the team…" with a
+clone that never shows the finding). Screenshots and logs land in
+``vscode-extension/test/e2e/artifacts/``.
 
 Set ``GEMMA_REVIEW_SKIP_VSCODE_E2E=1`` to skip it.
 """
@@ -21,7 +23,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 E2E = REPO / "vscode-extension" / "test" / "e2e"
 SETUP_SECONDS = 1200  # a cold machine: apt-get, npm install of code-server with native builds
-RUN_SECONDS = 600  # the scenarios take one and a half minutes on 2 cores
+RUN_SECONDS = 600  # the three scenarios (model up, model down, dismiss) take about 2.5 minutes on 2 cores
 
 pytestmark = [
     pytest.mark.skipif(
