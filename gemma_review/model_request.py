@@ -159,7 +159,10 @@ class Asker:
         num_predict = max(least, min(grown, n_ctx - count))
         # Findings are shown as they stream only when the prompt cannot have been cut;
         # otherwise they wait for the server's prompt count.
-        hold = not (exact and meter.window.server_n_ctx is not None) and not fits_surely(messages, num_predict, n_ctx)
+        # A context we cannot know (an OpenAI-compatible server that says nothing) may be
+        # smaller than num_ctx: there every answer waits for the count.
+        known = meter.window.server_n_ctx is not None or getattr(self.backend, "name", "") == "ollama"
+        hold = not known or not (exact or fits_surely(messages, num_predict, n_ctx))
         try:
             got = self._ask_once(
                 request, messages, count, num_predict, lines_of, token, priority, None if hold else emit,

@@ -82,7 +82,9 @@ class Recorder:
                 else:
                     events = [{"choices": [{"index": 0, "delta": {"content": recorder.content}, "finish_reason": None}]},
                               {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                               "usage": {"prompt_tokens": 50, "completion_tokens": 20}}]
+                               # A real server counts the whole prompt: about one token per 3 bytes of it.
+                               "usage": {"prompt_tokens": len(recorder.requests[-1]["body"]) // 3,
+                                         "completion_tokens": 20}}]
                     body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
                     self._send(200, body.encode(), ctype="text/event-stream")
 
