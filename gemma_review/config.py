@@ -176,6 +176,10 @@ class Settings:
     verify: bool = setting(False, "Ask the model to confirm each finding at or above `fail_on`; unconfirmed ones drop "
                            "to `info`.", review=True, flag="--verify",
                            flag_help="ask the model to confirm findings at or above --fail-on")
+    strict: bool = setting(False, "`review` exits 2 when it reviewed no file because every file it was given was "
+                           "skipped (binary, too large, excluded, unreadable): for CI, which must not pass having "
+                           "reviewed nothing.", flag="--strict", editor=False,
+                           flag_help="exit 2 when nothing was reviewed because every file was skipped (for CI)")
     # A repository's own list (config files); not an editor setting, so a team shares one answer.
     default_exclude: list[str] = setting(list(DEFAULT_EXCLUDE_PATTERNS), "Globs never reviewed unless an `include` "
                                          "pattern names the file (keys, lock files, minified bundles, vendored "

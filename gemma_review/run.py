@@ -125,6 +125,8 @@ class ReviewRun:
             r.backend, r.model, r.demo = getattr(chosen.backend, "name", ""), _model_of(chosen), chosen.demo
         else:
             r.backend = "cache"  # no model was needed
+        if self._total == 0:
+            r.model, r.backend, r.demo = "", "", False  # nothing was reviewed: no model to name
         r.findings = fnd.in_report_order(self._policy.shown if self._policy else [])
         for note in self._policy.notes() if self._policy else []:
             self._note(note)
