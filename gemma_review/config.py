@@ -184,7 +184,7 @@ class Settings:
     default_exclude: list[str] = setting(list(DEFAULT_EXCLUDE_PATTERNS), "Globs never reviewed unless an `include` "
                                          "pattern names the file (keys, lock files, minified bundles, vendored "
                                          "folders); `[]` turns them off.", editor=False,
-                                         doc_default="see [What is never sent](../README.md#what-is-never-sent)")
+                                         doc_default="see [What is never sent](privacy.md#what-is-never-sent)")
     skip_generated: bool = setting(True, "Skip files with an `@generated` or `DO NOT EDIT` marker near the top.")
     max_file_bytes: int = setting(262144, "Skip larger files (256 KiB) with that reason; `0` = no limit.", low=0,
                                   high=INT32_MAX, must="0 (no limit) or a positive number of bytes")
