@@ -170,7 +170,7 @@ class Settings:
                                     doc_default="user cache dir")
     max_unit_lines: int = setting(200, "Largest piece of code, in lines, sent in one request; longer ones are split.",
                                   low=0, low_open=True, high=1_000_000)
-    # Only bugs and security holes may block a commit (README "Severity").
+    # Only bugs and security holes may block a commit (docs/how-it-works.md, "Severity").
     severity_limits: list[str] = setting(list(DEFAULT_SEVERITY_LIMITS), "The most severe a finding of each category "
                                          "may be, as `category:severity`; `[]` for no limits.", review=True)
     verify: bool = setting(False, "Ask the model to confirm each finding at or above `fail_on`; unconfirmed ones drop "
