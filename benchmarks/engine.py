@@ -180,13 +180,13 @@ def main() -> int:
 
     overhead = wall - model
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import gemma_review.cli, gemma_review.engine, ollama, git, unidiff, tree_sitter_python"], check=True, env=env)
+    subprocess.run([sys.executable, "-c", "import gemma_review.cli, gemma_review.engine, ollama, unidiff, tree_sitter_python"], check=True, env=env)
     startup = time.perf_counter() - t0
     print(f"diff: {args.files} files, {doc['summary']['units']} units, {requests_diff} model requests")
     print(f"wall time                 {wall:8.3f} s")
     print(f"time inside the model     {model:8.3f} s")
     print(f"tool overhead             {overhead:8.3f} s  ({100 * overhead / wall:.1f} % of wall; targets < 5 % and < 0.2 s)")
-    print(f"  of which process start + imports {startup:.3f} s (python -c 'import gemma_review.cli, ollama, git, unidiff')")
+    print(f"  of which process start + imports {startup:.3f} s (python -c 'import gemma_review.cli, ollama, unidiff')")
     print(f"in process (imports warm): wall {inproc_wall:.3f} s, model {inproc_model:.3f} s, "
           f"overhead {inproc_wall - inproc_model:.3f} s ({100 * (inproc_wall - inproc_model) / inproc_wall:.1f} %)")
     print(f"prompt tokens, diff-scope {diff_tokens:8d}  ({diff_prompt} chars)")

@@ -60,6 +60,13 @@ class ReviewCache:
                             "CREATE TABLE IF NOT EXISTS reviews (key TEXT PRIMARY KEY, version INTEGER, "
                             "created REAL, findings TEXT, truncated INTEGER)"
                         )
+                        conn.execute(
+                            "CREATE TABLE IF NOT EXISTS token_ratios (model TEXT PRIMARY KEY, "
+                            "tokens_per_byte REAL, updated REAL)"
+                        )
+                        conn.execute(
+                            "CREATE TABLE IF NOT EXISTS context_events (model TEXT, kind TEXT, at REAL, detail TEXT)"
+                        )
                         break
                     except sqlite3.OperationalError:
                         # Another process (CLI, hook, editor) is creating it right now.
@@ -117,6 +124,55 @@ class ReviewCache:
                 conn.close()
         except (sqlite3.Error, OSError):
             pass
+
+    # --- what the context module learns about a model's tokenizer ------------------
+    def token_ratio(self, model: str) -> float | None:
+        """The highest tokens-per-byte seen for ``model`` (None: not learned yet)."""
+        row = self._one("SELECT tokens_per_byte FROM token_ratios WHERE model = ?", (model,))
+        return float(row[0]) if row and row[0] else None
+
+    def learn_token_ratio(self, model: str, tokens_per_byte: float) -> None:
+        self._write(
+            "INSERT INTO token_ratios VALUES (?, ?, ?) ON CONFLICT(model) DO UPDATE SET "
+            "tokens_per_byte = max(tokens_per_byte, excluded.tokens_per_byte), updated = excluded.updated",
+            (model, tokens_per_byte, time.time()),
+        )
+
+    def token_ratios(self) -> dict[str, float]:
+        return dict(self._all("SELECT model, tokens_per_byte FROM token_ratios ORDER BY model"))
+
+    def context_event(self, model: str, kind: str, detail: str) -> None:
+        """A prompt the server cut (``cut``) or refused (``refused``), for doctor."""
+        self._write("INSERT INTO context_events VALUES (?, ?, ?, ?)", (model, kind, time.time(), detail))
+
+    def context_events(self, since: float) -> list[tuple[str, str, float, str]]:
+        return self._all("SELECT model, kind, at, detail FROM context_events WHERE at >= ? ORDER BY at", (since,))
+
+    def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
+        rows = self._all(sql, args)
+        return rows[0] if rows else None
+
+    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        if not self.path.exists():
+            return []
+        try:
+            conn = self._connect()
+            try:
+                return conn.execute(sql, args).fetchall()
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError):
+            return []
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        try:
+            conn = self._connect()
+            try:
+                conn.execute(sql, args)
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError):
+            pass  # learning is an optimisation: a read-only cache only costs the margin
 
     def stats(self) -> dict[str, Any]:
         size = sum(p.stat().st_size for p in self.folder.glob("reviews.sqlite3*")) if self.folder.exists() else 0

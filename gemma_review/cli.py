@@ -17,6 +17,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import EXIT_OK, EXIT_USAGE, GemmaReviewError
+from .report import FORMATS
 from .options import FILTER_OPTIONS, JOBS, STRICT, VERIFY, Option, fail_on_option, model_options, overrides_from
 from .terminal import one_line
 
@@ -46,6 +47,13 @@ def add_model_options(p: argparse.ArgumentParser, request_timeout: bool = True) 
     add_options(p.add_argument_group("model"), model_options(request_timeout))
 
 
+def _report_arg(value: str) -> tuple[str, Path]:
+    fmt, sep, path = value.partition("=")
+    if not sep or not path or fmt not in FORMATS:
+        raise argparse.ArgumentTypeError(f"expected FORMAT=FILE with FORMAT one of {', '.join(FORMATS)}: {value!r}")
+    return fmt, Path(path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gemma-review", description="A local-first AI code reviewer.")
     parser.add_argument("--version", action="version", version=f"gemma-review {__version__}")
@@ -58,9 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--staged", action="store_true", help="review what is staged for commit (the index)")
     src.add_argument("--base", metavar="REV", help="review changes since the merge base with REV")
     r.add_argument("--head", metavar="REV", help="with --base: review BASE...HEAD commits instead of the working tree")
-    r.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
-                   help="report format: text (default), json, sarif (code scanning) or github (workflow annotations)")
+    r.add_argument("--format", choices=FORMATS, default="text",
+                   help="report format: text (default), json, sarif (code scanning), github (workflow annotations), "
+                   "rdjson (reviewdog, with suggested changes) or gitlab (Code Quality)")
     r.add_argument("-o", "--output", type=Path, help="write the report to this file")
+    r.add_argument("--report", action="append", default=[], type=_report_arg, metavar="FORMAT=FILE",
+                   help="also write the same review in another format to FILE (repeatable), "
+                   "e.g. --report sarif=gemma-review.sarif")
+    r.add_argument("--summary", type=Path, metavar="FILE",
+                   help="append every finding as a Markdown table to FILE; with --format github it "
+                   "defaults to $GITHUB_STEP_SUMMARY (the job summary) when that is set")
     r.add_argument("--fix", action="store_true", help="apply validated fixes to the files")
     r.add_argument("--show-fixes", action="store_true", help="print fixes as a unified diff; change nothing")
     add_options(r, (fail_on_option("exit 1"), *FILTER_OPTIONS, VERIFY, JOBS, STRICT))
@@ -96,6 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="review every bundled sample (default: a quick subset of 3, chosen by size and variety)")
     add_options(bench, (VERIFY,))
     add_model_options(bench)
+
+    dis = sub.add_parser("dismiss", help="record findings as dismissed for the whole team (.gemma-review/)")
+    dis.add_argument("fingerprints", nargs="+", metavar="FINGERPRINT", help="as the text, JSON and SARIF reports show them")
+    dis.add_argument("--reason", default="", help="why (required for a security finding)")
+    dis.add_argument("--verdict", choices=("dismissed", "accepted-risk"), default="dismissed")
+
+    bl = sub.add_parser("baseline", help="review and record every current finding as baseline (.gemma-review/)")
+    bl.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the current folder)")
+    bl.add_argument("--base", metavar="REV", help="review the changes since the merge base with REV instead")
+    bl.add_argument("--update", action="store_true", help="replace the recorded baseline with the current findings")
+    add_options(bl, (*FILTER_OPTIONS, JOBS))
+    add_model_options(bl)
+
+    ds = sub.add_parser("decisions", help="maintain the team's decisions (.gemma-review/decisions.jsonl)")
+    ds.add_argument("action", choices=("prune",), help="prune: remove records whose code is gone")
+    ds.add_argument("--dry-run", action="store_true", help="say how many would go; change nothing")
 
     cache = sub.add_parser("cache", help="show or clear the review cache")
     cache.add_argument("action", choices=("info", "clear"))
@@ -157,7 +188,8 @@ def dispatch(args: argparse.Namespace) -> int:
 
         source = Source(paths=tuple(args.paths), diff=args.diff, staged=args.staged, base=args.base, head=args.head)
         output = Output(format=args.format, path=args.output, color=args.color, fix=args.fix,
-                        show_fixes=args.show_fixes, quiet=args.quiet, explain=args.explain)
+                        show_fixes=args.show_fixes, quiet=args.quiet, explain=args.explain,
+                        summary=args.summary, reports=tuple(args.report))
         return run(overrides_from(values), source, output, config_file=args.config)
     if args.command == "lsp":
         from .lsp.server import serve
@@ -189,6 +221,19 @@ def dispatch(args: argparse.Namespace) -> int:
                          all_samples=args.all_samples)
     if args.command == "cache":
         return run_cache(args.action)
+    if args.command == "dismiss":
+        from . import decide
+
+        return decide.dismiss(args.fingerprints, reason=args.reason, verdict=args.verdict)
+    if args.command == "baseline":
+        from . import decide
+
+        return decide.baseline(overrides_from(values), paths=tuple(args.paths), base=args.base, update=args.update,
+                               config_file=args.config)
+    if args.command == "decisions":
+        from . import decide
+
+        return decide.prune(dry_run=args.dry_run)
     raise AssertionError(f"no command {args.command!r}")
 
 

@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import ipaddress
-import math
 import os
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .excludes import DEFAULT_EXCLUDE_PATTERNS
+from .hosts import BAD_NAME_CHARS as _BAD_NAME_CHARS
+from .hosts import DEFAULT_HOST, check_privacy, is_loopback_host, normalize_host
+from .setting_spec import SPEC_KEY as _SPEC
+from .setting_spec import SettingSpec, camel_case, setting
+
+__all__ = ["DEFAULT_HOST", "SettingSpec", "Settings", "camel_case", "check_privacy", "is_loopback_host", "load_settings", "normalize_host", "setting"]
 
 SEVERITIES = ("info", "warning", "error")
 CATEGORIES = ("bug", "security", "performance", "maintainability", "style")
@@ -38,7 +41,6 @@ SCOPES = ("changes", "file")
 TRIGGERS = ("save", "type", "manual")
 
 DEFAULT_MODEL = "gemma4:e4b"
-DEFAULT_HOST = "http://127.0.0.1:11434"
 
 # Upper bounds: far above any real use; a typo (or 1e400) must not reach a server as a
 # number its 32-bit fields overflow on, nor a socket as a timeout that overflows.
@@ -46,73 +48,6 @@ INT32_MAX = 2**31 - 1
 MAX_TIMEOUT = 7 * 24 * 3600.0
 MAX_DEBOUNCE_MS = 600_000
 MAX_PARALLEL = 64
-
-_SPEC = "gemma_review.setting"
-
-
-@dataclass(frozen=True)
-class SettingSpec:
-    """The declaration of one setting (see :func:`setting`); ``name`` and ``kind`` come from the field."""
-
-    default: Any
-    help: str  # one line: the settings table and, unless flag_help says otherwise, --help
-    review: bool = False  # changes what the model is asked: part of Settings.review_key
-    review_if: str | None = None  # ...only while this boolean setting is on
-    flag: str | None = None  # the command-line flag that sets it
-    flag_help: str | None = None
-    metavar: str | None = None
-    env: tuple[str, ...] = ()  # environment variables, the first one set wins
-    editor: bool = True  # an editor setting, gemma-review.<camelCase>
-    choices: tuple[str, ...] | None = None  # allowed values (of each item, for a list)
-    low: float | None = None  # bounds, inclusive unless low_open
-    high: float | None = None
-    low_open: bool = False
-    must: str | None = None  # how an error says the bounds, when the generated words would say less
-    trusted_only: bool = False  # never from a repository's own config file
-    doc_default: str | None = None  # the default as the settings table shows it
-    name: str = ""
-    kind: str = ""
-
-    @property
-    def editor_key(self) -> str | None:
-        return "gemma-review." + camel_case(self.name) if self.editor else None
-
-    def _number(self, value: float) -> str:
-        return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-    def bounds_text(self) -> str:
-        """What a value must be, for an error message: ``a whole number from 1 to 64``."""
-        if self.must:
-            return self.must
-        whole = self.kind == "int"
-        if self.low_open and self.low == 0:
-            number = "a positive whole number" if whole else "a positive number"
-            return f"{number} up to {self._number(self.high)}" if self.high is not None else number
-        if whole:
-            return f"a whole number from {self._number(self.low)} to {self._number(self.high)}"
-        return f"between {self._number(self.low)} and {self._number(self.high)}"
-
-    def in_bounds(self, value: float) -> bool:
-        if isinstance(value, float) and not math.isfinite(value):
-            return False
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        return self.high is None or value <= self.high
-
-
-def setting(default: Any, help: str, **declared: Any) -> Any:
-    """A :class:`Settings` field and its declaration (keyword arguments: :class:`SettingSpec`)."""
-    spec = SettingSpec(default=default, help=help, **declared)
-    if isinstance(default, (list, tuple)):
-        items = list(default)
-        return field(default_factory=lambda: list(items), metadata={_SPEC: spec})
-    return field(default=default, metadata={_SPEC: spec})
-
-
-def camel_case(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(w.title() for w in rest)
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -133,7 +68,9 @@ class Settings:
     model_file: str | None = setting(None, "GGUF file for the `embedded` backend.", flag="--model-file",
                                      flag_help="GGUF file for the embedded backend", env=("GEMMA_REVIEW_MODEL_FILE",),
                                      doc_default="none")
-    api_key_env: str = setting("OPENAI_API_KEY", "Environment variable holding the key for the `openai` backend.")
+    # Trusted only: a cloned repository must not choose which of your secrets is sent as the key.
+    api_key_env: str = setting("OPENAI_API_KEY", "Environment variable holding the key for the `openai` backend "
+                               "(never taken from a repository's config file).", trusted_only=True)
     allow_remote: bool = setting(False, "Allow a model host that is not this machine (code leaves it). Never taken from "
                                  "a repository's config file, so a cloned repository cannot send your code elsewhere.",
                                  flag="--allow-remote", flag_help="allow a model host that is not on this machine",
@@ -421,7 +358,6 @@ def _validate(s: Settings, changed: Mapping[str, str], ref: Callable[[str], str]
         _check_model_name(s.model, changed["model"])
 
 
-_BAD_NAME_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
 def _check_model_name(model: str, subject: str) -> None:
@@ -463,58 +399,6 @@ def apply(settings: Settings, values: Mapping[str, Any], origin: str | Source) -
 
     _validate(new, subjects, ref)
     return new
-
-
-def normalize_host(host: str, origin: str = "host") -> str:
-    """Accept ``host:port`` and bare hosts as Ollama does (``OLLAMA_HOST=0.0.0.0``)."""
-    host = host.strip()
-    if not host:
-        raise ConfigError(f"{origin}: the model host is empty; set e.g. {DEFAULT_HOST}")
-    if "://" not in host:
-        host = "http://" + host
-    not_url = ConfigError(f"{origin}: {host!r} is not an http(s) URL such as {DEFAULT_HOST}")
-    if _BAD_NAME_CHARS.search(host):
-        raise not_url  # spaces, newlines: urlsplit would keep or silently drop them
-    try:
-        parts = urlsplit(host)
-        hostname = parts.hostname
-    except ValueError:  # "http://[::1": an unclosed IPv6 bracket
-        raise not_url from None
-    if parts.scheme not in ("http", "https") or not hostname:
-        raise not_url
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"{origin}: {host!r} has an invalid port") from None
-    if port is None and parts.scheme == "http":
-        # Also for "[::1]": the colons of an IPv6 literal are not a port.
-        host = f"{parts.scheme}://{parts.netloc.rstrip(':')}:11434{parts.path}"
-    return host.rstrip("/")
-
-
-def is_loopback_host(host: str) -> bool:
-    """Local means a loopback literal or ``localhost`` itself: no other name, since a DNS
-    answer must never decide where code goes (``localhost`` is answered by the hosts file)."""
-    name = urlsplit(host).hostname or ""
-    if name == "localhost":
-        return True
-    try:
-        addr = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    # 0.0.0.0 means "this machine" to Ollama users (OLLAMA_HOST=0.0.0.0).
-    return addr.is_loopback or addr.is_unspecified
-
-
-def check_privacy(settings: Settings) -> None:
-    """Refuse to send code off this machine unless the user said so."""
-    if settings.backend in ("embedded", "demo") or settings.allow_remote:
-        return
-    if not is_loopback_host(settings.host):
-        raise ConfigError(
-            f"refusing to send code to {settings.host}: it is not on this machine; "
-            "set allow_remote = true (or --allow-remote) if you trust that server"
-        )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -663,9 +547,15 @@ def load_settings(
         for key in [k for k in section if setting_name(str(k)) in TRUSTED_ONLY]:
             name = setting_name(str(key))
             if section.pop(key) is not None:
+                spec = SPECS[name]
+                ways = [str(user_file)]
+                if spec.env:
+                    ways.append(f"{spec.env[0]}=1" if spec.kind == "bool" else spec.env[0])
+                if spec.flag:
+                    ways.append(flag_name(name))
                 warnings.append(
-                    f"{path}: '{name}' is ignored in a project's config file; set it in {user_file}, "
-                    f"with {SPECS[name].env[0]}=1 or with {flag_name(name)}"
+                    f"{path}: '{name}' is ignored in a project's config file; set it in "
+                    + (", with ".join(ways[:-1]) + " or with " + ways[-1] if len(ways) > 1 else ways[0])
                 )
         known, unknown = known_settings(section, str(path))
         warnings += unknown

@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, TextIO
@@ -284,6 +285,8 @@ class Doctor:
                 self.report.add("warn", "model", selection.notice)
             try:
                 code = self.check_backend(backend)
+                if code == EXIT_OK:
+                    self.context(backend)
             finally:
                 backend.close()
         self.add(cache_check(self.settings))
@@ -295,6 +298,43 @@ class Doctor:
             "reviewing can work here" + (f" ({warns} warning{'s' if warns != 1 else ''})" if warns else "") + "\n"
         )
         return EXIT_OK
+
+    def context(self, backend: Backend) -> None:
+        """The context reviews pack for and where it came from, how tokens are counted, and
+        whether a prompt was cut or refused lately (issue 20)."""
+        from .cache import ReviewCache, default_cache_dir
+        from .context import UNLEARNED_MARGIN, context_window
+
+        s = self.settings
+        window = context_window(backend, s.num_ctx)
+        unknown = window.server_n_ctx is None and backend.name not in ("ollama", "embedded")
+        self.report.add("warn" if unknown else "ok", "context in use", f"{window.n_ctx} tokens: {window.source}")
+        cache = ReviewCache(Path(s.cache_dir).expanduser() if s.cache_dir else default_cache_dir()) if s.cache else None
+        key = f"{backend.name}:{backend.model}"
+        counted = None
+        count = getattr(backend, "count_tokens", None)
+        if callable(count):
+            try:
+                counted = count([{"role": "user", "content": "def f(x):\n    return x\n"}])
+            except GemmaReviewError:
+                counted = None
+        ratio = cache.token_ratios().get(key) if cache is not None else None
+        if counted is not None:
+            how = "counted by the model's own tokenizer"
+        elif ratio:
+            how = f"estimated with the learned {ratio:.3f} tokens per byte ({1 / ratio:.2f} bytes per token)"
+        else:
+            how = f"estimated ×{UNLEARNED_MARGIN:g} until the server's prompt counts teach the ratio"
+        if ratio and counted is not None:
+            how += f"; learned {ratio:.3f} tokens per byte"
+        self.report.add("ok", "token counts", how)
+        if cache is not None:
+            recent = [e for e in cache.context_events(time.time() - 7 * 86400) if e[0] == key]
+            if recent:
+                kinds = ", ".join(f"{n} {k}" for k, n in sorted(Counter(e[1] for e in recent).items()))
+                self.report.add("warn", "context events", f"last 7 days: {kinds} (split and sent again); latest: {recent[-1][3]}")
+            else:
+                self.report.add("ok", "context events", "no prompt cut or refused in the last 7 days")
 
     def install_hint(self) -> None:
         """No Ollama on this machine at all: say how to install it, not only `ollama pull`."""

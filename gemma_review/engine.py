@@ -12,25 +12,28 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from . import events as ev
 from . import findings as fnd
 from .backends.base import Backend, Metrics, ModelRequest
 from .cache import ReviewCache, default_cache_dir, unit_key
 from .config import Settings, check_privacy
+from .context import MIN_ANSWER, TokenMeter, context_window
+from .decisions import Decisions, Store as DecisionStore, remember
 from .errors import ConfigError, ModelError
 from .excludes import default_reason, generated, matches
 from .findings import Finding, Fix
-from .fixes import FixDecision, decide_fix, validate_fix
 from .intake import FileChange
 from .languages import language_of
-from .model_request import Asker, after_think, encodable_messages, loads_object
 from .packing import prefer_whole
 from .prompt import PROMPT_VERSION, REFACTOR_SCHEMA, load_guidelines, refactor_messages, review_messages
 from .result import Progress, ReviewResult, VerifyStats, measured_tps
 from .run import Choice, ReviewRun
-from .runner import CancelToken, token_for
+
+if TYPE_CHECKING:
+    from .fixes import FixDecision
+from .runner import token_for
 from .scheduler import Priority, Scheduler, shared_scheduler
 from .textfile import split_lines
 from .tokens import estimate_tokens
@@ -56,6 +59,11 @@ class RefactorResult:
 BackendFactory = Callable[[Settings], Backend]
 
 
+def memory_dir(settings: Settings) -> Path:
+    """The cache dir (also with the cache off): where the last findings of each repository are kept."""
+    return Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+
+
 def effective_settings(settings: Settings, demo: bool) -> Settings:
     """The limits a review really runs with: the demo model's output is capped."""
     if demo and settings.num_predict > SMOKE_NUM_PREDICT:
@@ -79,6 +87,7 @@ class ReviewEngine:
         self.root = root or Path.cwd()
         self._given_backend = backend
         self._choice: Choice | None = None
+        self._meter: TokenMeter | None = None
         # Only `review`, `bench` and `doctor` let `auto` fall back to the demo model.
         self.allow_demo = allow_demo
         # Every streamed chunk of a reply, for callers of review() (a run emits Streamed events).
@@ -90,6 +99,9 @@ class ReviewEngine:
         self.guidelines = load_guidelines(self.root, settings.guidelines)
         self._lock = threading.Lock()
         self._scheduler = scheduler
+        self._repo_root: Path | None = None
+        # Anything with .current() -> Decisions; `baseline --update` gives one without the baseline.
+        self.decisions: DecisionStore | None = None
 
     @property
     def scheduler(self) -> Scheduler:
@@ -146,25 +158,49 @@ class ReviewEngine:
             self._choice.backend.close()
 
     # --- planning -------------------------------------------------------------------
-    def unit_token_budget(self, settings: Settings | None = None) -> int:
+    def unit_token_budget(self, settings: Settings | None = None, meter: TokenMeter | None = None) -> int:
+        """Tokens of code one request may carry; with a ``meter``, in its context and by its estimate."""
         s = settings or self.settings
-        overhead = sum(estimate_tokens(m["content"]) for m in review_messages(_EMPTY_UNIT, self.guidelines))
-        budget = s.num_ctx - s.num_predict - overhead - HEADER_TOKENS
+        estimate = meter.estimate if meter is not None else estimate_tokens
+        n_ctx = meter.n_ctx if meter is not None else s.num_ctx
+        overhead = sum(estimate(m["content"]) for m in review_messages(_EMPTY_UNIT, self.guidelines))
+        budget = n_ctx - s.num_predict - overhead - HEADER_TOKENS
+        if budget < 128 and meter is not None:
+            # A server context smaller than num_ctx: one unit a request, with less room to answer.
+            budget = n_ctx - min(s.num_predict, MIN_ANSWER) - overhead - HEADER_TOKENS
         if budget < 128:
             raise ConfigError(
-                f"num_ctx {s.num_ctx} leaves no room for code after the instructions and num_predict "
+                f"num_ctx {n_ctx} leaves no room for code after the instructions and num_predict "
                 f"{s.num_predict}; raise num_ctx or lower num_predict"
             )
         return budget
 
-    def units_for(self, change: FileChange, settings: Settings | None = None) -> list[Unit]:
+    def units_for(self, change: FileChange, settings: Settings | None = None, meter: TokenMeter | None = None) -> list[Unit]:
         """The units a review of ``change`` sends (the whole file instead when that is no larger)."""
         s = settings or self.settings
-        budget = self.unit_token_budget(s)
-        units = build_units(change, s.max_unit_lines, budget, estimate_tokens)
+        budget = self.unit_token_budget(s, meter)
+        estimate = meter.estimate if meter is not None else estimate_tokens
+        units = build_units(change, s.max_unit_lines, budget, estimate)
         if units and change.text is not None:
-            units = prefer_whole(units, split_lines(change.text), budget, estimate_tokens)
+            units = prefer_whole(units, split_lines(change.text), budget, estimate)
         return units
+
+    @property
+    def meter(self) -> TokenMeter:
+        """Token counts and the context for the chosen backend (the server is asked once)."""
+        choice = self.choice
+        with self._lock:
+            if self._meter is None or self._meter.backend is not choice.backend:
+                window = context_window(choice.backend, choice.settings.num_ctx)
+                self._meter = TokenMeter(choice.backend, window, self.cache)
+            return self._meter
+
+    def calibrate(self) -> None:
+        """A backend that counts tokens teaches the ratio once, before the first packing (only
+        when a request will be sent: a cached review must not load a model to count)."""
+        meter = self.meter
+        if meter.ratio is None:
+            meter.count(review_messages(_EMPTY_UNIT, self.guidelines))
 
     def model_identity(self) -> str:
         """Which model really answers (``auto`` may pick the smoke model): part of the cache key."""
@@ -187,7 +223,31 @@ class ReviewEngine:
     _cache_key = cache_key
 
     def decide_fix(self, f: Finding, text: str) -> FixDecision:
+        from .fixes import decide_fix  # a cached review without findings never needs the fix checks
+
         return decide_fix(f, text)
+
+    # --- the repository's decisions (.gemma-review/) ------------------------------------
+    @property
+    def repo_root(self) -> Path:
+        """The repository root (where .gemma-review/ lives), or the engine's root outside git."""
+        if self._repo_root is None:
+            from .git_repo import find_root
+
+            self._repo_root = find_root(self.root) if self.root.is_dir() else None
+            self._repo_root = self._repo_root or self.root
+        return self._repo_root
+
+    def current_decisions(self) -> Decisions | None:
+        """The store as it is now (read again when the file changed); None to ignore it."""
+        if self.decisions is None:
+            self.decisions = DecisionStore(self.repo_root)
+        return self.decisions.current()
+
+    def remember(self, findings: list[Finding]) -> None:
+        """Keep what a review showed, so ``gemma-review dismiss FINGERPRINT`` can record it."""
+        if findings:
+            remember(memory_dir(self.settings), self.repo_root, findings)
 
     def selected(self, change: FileChange) -> str | None:
         """Why ``change`` is not reviewed (include/exclude, default excludes, generated, size), or None."""
@@ -255,6 +315,9 @@ class ReviewEngine:
         instruction: str = "",
         cancel: threading.Event | None = None,
     ) -> RefactorResult:
+        from .fixes import FixDecision, validate_fix
+        from .model_request import Asker, after_think, encodable_messages, loads_object
+
         choice = self.choice
         s = choice.settings
         token = token_for(cancel)

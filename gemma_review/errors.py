@@ -41,7 +41,11 @@ class ModelNotFoundError(ModelError):
 
 
 class PromptTooLargeError(ModelError):
-    """The prompt does not fit the model's context window."""
+    """The prompt does not fit the model's context window; ``n_ctx`` when the server said its size."""
+
+    def __init__(self, message: str, n_ctx: int | None = None) -> None:
+        super().__init__(message)
+        self.n_ctx = n_ctx
 
 
 class ReviewCancelled(Exception):

@@ -71,6 +71,7 @@ DROP_REASONS = {
     "severity filter": "below min_severity or in a category not asked for",
     "outside changed lines": "on lines that did not change",
     "suppressed": "silenced by a gemma-review: ignore comment",
+    "dismissed": "the team decided about it (.gemma-review/decisions.jsonl)",
     "duplicate": "the same problem as a finding already reported",
     "loop": "a copy written while the model was looping",
     "cut off": "the reply stopped in the middle of this finding",

@@ -15,6 +15,8 @@ from typing import Callable
 from . import findings as fnd
 from .backends.base import Backend, Metrics, ModelRequest
 from .config import Settings
+from .context import MIN_ANSWER, TokenMeter, context_window, fits_surely, message_bytes
+from .errors import PromptTooLargeError
 from .findings import Dropped, Finding
 from .packing import Request, attribute, request_messages
 from .prompt import REVIEW_SCHEMA, VERIFY_SCHEMA, verify_messages
@@ -26,6 +28,9 @@ from .terminal import encodable
 from .tokens import estimate_tokens
 from .units import Unit
 
+# The answer's room grows with the units of a packed request (within the context).
+PREDICT_PER_UNIT = 128
+MAX_PREDICT_FACTOR = 4
 VERIFY_NUM_PREDICT = 96  # {"confirmed": true, "reason": "<one sentence>"}
 
 
@@ -44,6 +49,31 @@ class Answer:
     dropped: list[Dropped] = field(default_factory=list)
     loops_stopped: int = 0
     verify: VerifyStats | None = None  # the verification pass of this request's findings
+    unreviewed: set[int] = field(default_factory=set)  # units too large even alone: no answer, no cache entry
+    num_predict: int = 0
+    cut: bool = False  # the server cut the prompt: nothing of this answer is used
+
+    def add_metrics(self, m: Metrics) -> None:
+        if self.metrics is None:
+            self.metrics = Metrics()
+        self.metrics.add(m)
+
+    def merge(self, part: Answer) -> None:
+        """The answer to a part of this request (after a split), unit indices remapped."""
+        index = {i: self.request.units.index(u) for i, u in enumerate(part.request.units)}
+        self.findings.extend((index[i], f) for i, f in part.findings)
+        self.truncated = self.truncated or part.truncated
+        self.notes.extend(part.notes)
+        if part.metrics is not None:
+            self.add_metrics(part.metrics)
+        self.estimated += part.estimated
+        self.raw_findings += part.raw_findings
+        self.dropped.extend(part.dropped)
+        self.loops_stopped += part.loops_stopped
+        self.unreviewed.update(index[i] for i in part.unreviewed)
+        if part.verify is not None:
+            self.verify = self.verify or VerifyStats()
+            self.verify.add(part.verify)
 
     @property
     def found(self) -> list[Finding]:
@@ -69,7 +99,9 @@ class Asker:
         guidelines: str | None,
         cap: Callable[[Finding], Finding],
         on_text: Callable[[str], None] | None = None,
+        meter: TokenMeter | None = None,
     ) -> None:
+        self.meter = meter or TokenMeter(backend, context_window(backend, settings.num_ctx))
         self.backend = backend
         self.settings = settings
         self.scheduler = scheduler
@@ -86,20 +118,95 @@ class Asker:
         priority: Priority | None,
         emit: Callable[[Finding], None] | None,
     ) -> Answer:
-        """One request; findings go to ``emit`` as they stream (None: kept for the caller, in order)."""
+        """One packed request, split in halves (down to one unit) while it does not fit:
+        by count, because the server refused it as too long, or because the server cut it.
+        Findings go to ``emit`` as they stream (None: kept for the caller, in order)."""
+        answer = Answer(request)
+        self._fitted(request, answer, lines_of, sizes, token, priority, emit)
+        return answer
+
+    def _fitted(
+        self, request: Request, into: Answer, lines_of: dict[str, list[str]], sizes: dict[str, int],
+        token: CancelToken, priority: Priority | None, emit: Callable[[Finding], None] | None,
+    ) -> None:
+        s = self.settings
+        meter = self.meter
+        n_ctx = meter.n_ctx
+        messages = encodable_messages(request_messages(request, self.guidelines, sizes))
+        count, exact = meter.count(messages)
+        units = len(request.units)
+        where = request.where
+
+        def split(why: str | None) -> None:
+            if why is not None:
+                into.notes.append(why)
+            half = units // 2
+            for part in (request.units[:half], request.units[half:]):
+                self._fitted(Request(part), into, lines_of, sizes, token, priority, emit)
+
+        def give_up(why: str) -> None:
+            into.notes.append(f"{where}: {why}; not reviewed")
+            into.unreviewed.update(into.request.units.index(u) for u in request.units)
+
+        least = min(s.num_predict, MIN_ANSWER)  # one unit alone may answer in less than num_predict
+        if count + s.num_predict > n_ctx:
+            if units > 1:
+                return split(None)  # packing guessed; the count knows better
+            plain = sum(estimate_tokens(m["content"]) for m in messages)
+            if (exact and count + least > n_ctx) or plain + least > n_ctx:
+                return give_up(f"too large for the context ({count} tokens + {least} to answer > {n_ctx}) even alone")
+        grown = min(s.num_predict + PREDICT_PER_UNIT * (units - 1), MAX_PREDICT_FACTOR * s.num_predict)
+        num_predict = max(least, min(grown, n_ctx - count))
+        # Findings are shown as they stream only when the prompt cannot have been cut;
+        # otherwise they wait for the server's prompt count.
+        hold = not (exact and meter.window.server_n_ctx is not None) and not fits_surely(messages, num_predict, n_ctx)
+        try:
+            got = self._ask_once(
+                request, messages, count, num_predict, lines_of, token, priority, None if hold else emit,
+                lambda m: meter.was_cut(m.prompt_tokens, m.cached_prompt_tokens, count, exact, messages),
+            )
+        except PromptTooLargeError as exc:
+            said = str(exc).split(";")[0]  # without the hint: the run handles it
+            meter.event("refused", f"{where}: {said}")
+            if exc.n_ctx is not None and meter.shrink(exc.n_ctx, "the server's refusal of a longer prompt"):
+                # Now the context is known: fit this request to it (splitting by count).
+                into.notes.append(
+                    f"{where}: the server refused the prompt as too long: it holds {exc.n_ctx} tokens, "
+                    f"not num_ctx {s.num_ctx}; requests are fitted to {exc.n_ctx} from now on"
+                )
+                return self._fitted(request, into, lines_of, sizes, token, priority, emit)
+            if units > 1:
+                return split(f"{where}: the server refused the prompt as too long ({said}); split and sent again")
+            return give_up(f"the server refused it as too long ({said})")
+        m = got.metrics
+        if m is not None and got.cut:
+            reported = m.prompt_tokens + (m.cached_prompt_tokens or 0)
+            meter.event("cut", f"{where}: {reported} prompt tokens reported, context {n_ctx}")
+            n_ctx = meter.n_ctx  # the server's own context, when the cut told it
+            meter.learn(message_bytes(messages), reported)  # a lower bound of the true count: still teaches
+            into.add_metrics(m)
+            why = f"the server cut the prompt to its context ({reported} prompt tokens reported of about {count} sent); its answer was discarded"
+            if units > 1:
+                return split(f"{where}: {why}, the request split and sent again")
+            return give_up(why)
+        if m is not None and not exact:
+            meter.learn(message_bytes(messages), m.prompt_tokens + (m.cached_prompt_tokens or 0))
+        into.merge(got)
+        if hold and emit is not None:
+            for _, f in got.findings:
+                emit(f)
+
+    def _ask_once(
+        self, request: Request, messages: list[dict[str, str]], estimated: int, num_predict: int,
+        lines_of: dict[str, list[str]], token: CancelToken, priority: Priority | None,
+        emit: Callable[[Finding], None] | None, cut: Callable[[Metrics], bool],
+    ) -> Answer:
         s = self.settings
         answer = Answer(request)
-        messages = encodable_messages(request_messages(request, self.guidelines, sizes))
-        estimated = sum(estimate_tokens(m["content"]) for m in messages)
-        where = request.where
-        if estimated + s.num_predict > s.num_ctx:
-            # Only a single over-long line gets here (units are split to fit): never let the
-            # server cut the front of the prompt, where the instructions are.
-            answer.notes.append(f"{where}: too large for num_ctx {s.num_ctx} even alone; not reviewed")
-            return answer
         answer.estimated = estimated
+        answer.num_predict = num_predict
         model_request = ModelRequest(
-            messages=messages, schema=REVIEW_SCHEMA, num_ctx=s.num_ctx, num_predict=s.num_predict,
+            messages=messages, schema=REVIEW_SCHEMA, num_ctx=s.num_ctx, num_predict=num_predict,
             seed=s.seed, timeout=s.timeout, keep_alive=s.keep_alive,
         )
         parser = FindingStream()
@@ -169,6 +276,9 @@ class Asker:
         for raw in repeats.finish():
             take(raw)
         answer.metrics = metrics
+        if metrics is not None and cut(metrics):
+            answer.cut = True
+            return answer  # neither judged nor verified: the caller discards it
         distinct = len({f.fingerprint for _, f in answer.findings + held})  # counted after de-duplication
         answer.truncated = self._judge_reply(answer, parser, repeats, looped, text_seen, bool(metrics and metrics.truncated), distinct)
         for index, f in held:
@@ -209,7 +319,7 @@ class Asker:
                 answer.notes.append(f"{where}: the reply was not the expected JSON; nothing kept")
             else:
                 answer.notes.append(
-                    f"{where}: the reply was cut off (num_predict {self.settings.num_predict}); {distinct} distinct complete "
+                    f"{where}: the reply was cut off (num_predict {answer.num_predict}); {distinct} distinct complete "
                     f"finding{plural} before the cut {'were' if distinct != 1 else 'was'} read"
                 )
             return True

@@ -1,7 +1,8 @@
 """One policy decides which findings are shown, and names every other one's reason.
 
 Severity caps, the changed-lines rule, confidence, severity and category filters, the
-``gemma-review: ignore`` comments and de-duplication, in that order, with the reason
+``gemma-review: ignore`` comments, the team's decisions (``.gemma-review/``) and
+de-duplication, in that order, with the reason
 vocabulary of :data:`findings.DROP_REASONS` (anchoring's reasons come from
 :func:`findings.judge`). JSON ``dropped``, ``--explain``, the run's notes and the LSP log
 all read these records; nothing else decides.
@@ -10,10 +11,11 @@ all read these records; nothing else decides.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import findings as fnd
 from .config import CATEGORIES, Settings, parse_severity_limits
+from .decisions import Decisions
 from .findings import Dropped, Finding
 
 # The detail of a "severity filter" drop: which setting hid it (the notes say how to see it).
@@ -45,6 +47,8 @@ class ShowPolicy:
     shown: list[Finding] = field(default_factory=list)
     hidden: Counter[tuple[str, str]] = field(default_factory=Counter)
     _hidden_once: set[tuple[str, str, str]] = field(default_factory=set)
+    decisions: Decisions | None = None  # the repository's .gemma-review store
+    dismissed: list[Finding] = field(default_factory=list)  # matched a decision (SARIF keeps them)
 
     def __post_init__(self) -> None:
         if not self.limits:
@@ -63,6 +67,14 @@ class ShowPolicy:
                 self._hidden_once.add((reason, detail, f.fingerprint))
                 self.hidden[why] += 1
             return Dropped.of_finding(f, reason, detail)
+        decision = self.decisions.match(f) if self.decisions is not None else None
+        if decision is not None:
+            if not any(k.fingerprint == f.fingerprint for k in self.dismissed):  # a cached copy counts once
+                self.hidden[("dismissed", "")] += 1
+                self.dismissed.append(replace(f, extra={**f.extra, "decision": {
+                    "verdict": decision.verdict, "reason": decision.reason, "who": decision.who,
+                    "when": decision.when, "fingerprint": decision.fingerprint}}))
+            return Dropped.of_finding(f, "dismissed", decision.why)
         if any(fnd.same_problem(k, f) for k in self.shown):
             return Dropped.of_finding(f, "duplicate")
         self.shown.append(f)
@@ -97,6 +109,8 @@ class ShowPolicy:
                     f"{what} outside categories {','.join(s.categories)} hidden; "
                     f"--categories {','.join(CATEGORIES)} shows {them}"
                 )
+            elif reason == "dismissed":
+                out.append(f"{what} the team decided about (.gemma-review/decisions.jsonl) hidden; --explain lists {them}")
             else:
                 out.append(f"{what} silenced by a gemma-review: ignore comment hidden")
         return out
@@ -108,4 +122,5 @@ NOTE_ORDER = (
     ("severity filter", BY_SEVERITY),
     ("severity filter", BY_CATEGORY),
     ("suppressed", ""),
+    ("dismissed", ""),
 )

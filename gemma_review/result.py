@@ -90,6 +90,7 @@ class ReviewResult:
     loops_stopped: int = 0  # replies stopped because the model was repeating itself
     verify: VerifyStats | None = None  # set when the verification pass ran
     requests: int = 0  # model requests the units were packed into (cache hits need none)
+    dismissed: list[Finding] = field(default_factory=list)  # matched a team decision: not shown, kept for SARIF
 
     def dropped_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

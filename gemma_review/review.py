@@ -33,13 +33,22 @@ class Source:
 class Output:
     """How to report: format, destination, and what to do with fixes."""
 
-    format: str = "text"  # text | json | sarif | github
+    format: str = "text"  # text | json | sarif | github | rdjson | gitlab
     path: Path | None = None  # None = stdout
     color: str = "auto"  # auto | always | never
     fix: bool = False  # apply validated fixes
     show_fixes: bool = False  # print fixes as a unified diff
     quiet: bool = False
     explain: bool = False  # list every dropped finding and why (stderr)
+    summary: Path | None = None  # append every finding as a Markdown table (a job summary)
+    reports: tuple[tuple[str, Path], ...] = ()  # more reports of the same review: (format, file)
+
+    def summary_path(self) -> Path | None:
+        """``--summary``, else, with ``--format github``, the job summary GitHub gives the step."""
+        if self.summary is not None:
+            return self.summary
+        env = os.environ.get("GITHUB_STEP_SUMMARY")
+        return Path(env) if self.format == "github" and env else None
 
 
 def expand_paths(paths: Sequence[Path]) -> list[Path]:
@@ -145,7 +154,12 @@ def run(
         engine.close()
     out_stream = sys.stdout
     color = output.path is None and use_color(sys.stdout, output.color)
-    report = render(output.format, result, color=color, show_fixes=output.show_fixes and output.format == "text")
+    summary_file = output.summary_path()
+    summary_to = None
+    if summary_file is not None:
+        summary_to = "the job summary" if str(summary_file) == os.environ.get("GITHUB_STEP_SUMMARY") else str(summary_file)
+    report = render(output.format, result, color=color, show_fixes=output.show_fixes and output.format == "text",
+                    summary_to=summary_to)
     if output.show_fixes and output.format != "text":
         from .report.text import fixes_as_diff
 
@@ -157,6 +171,10 @@ def run(
             raise InputError(f"cannot write {output.path}: {exc.strerror}") from None
     else:
         out_stream.write(report)
+    for fmt, path in output.reports:
+        _write(path, render(fmt, result))
+    if summary_file is not None:
+        _write(summary_file, render("summary", result), append=True)
     if output.explain:
         from .report.text import write_explain
 
@@ -213,6 +231,14 @@ def _staged_hint(cwd: Path) -> str:
         return ""
     n = len(staged)
     return f"; the index holds {n} staged file{'s' if n != 1 else ''}: review {'them' if n != 1 else 'it'} with `gemma-review review --staged`"
+
+
+def _write(path: Path, text: str, append: bool = False) -> None:
+    try:
+        with open(path, "a" if append else "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def apply_all_fixes(result) -> list:

@@ -24,21 +24,22 @@ from . import findings as fnd
 from .backends.base import Backend
 from .cache import ReviewCache
 from .config import Settings
+from .context import TokenMeter
+from .decisions import Decisions, stale
 from .errors import ReviewCancelled
 from .findings import Dropped, Finding
 from .intake import FileChange
-from .model_request import Answer, Asker
-from .packing import Request, pack
 from .policy import ShowPolicy
 from .result import SKIP_INPUT, SKIP_NOTHING, SKIP_SELECTED, Progress, ReviewResult, Skip, VerifyStats, measured_tps
 from .runner import CancelToken, in_order
 from .scheduler import Priority, Scheduler
 from .textfile import split_lines
-from .tokens import estimate_tokens
 from .units import Unit
 
 if TYPE_CHECKING:
     from .fixes import FixDecision
+    from .model_request import Answer
+    from .packing import Request
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,20 @@ class RunHost(Protocol):
 
     def selected(self, change: FileChange) -> str | None: ...
 
-    def units_for(self, change: FileChange, settings: Settings | None = None) -> list[Unit]: ...
+    @property
+    def meter(self) -> TokenMeter: ...
 
-    def unit_token_budget(self, settings: Settings | None = None) -> int: ...
+    def units_for(self, change: FileChange, settings: Settings | None = None, meter: TokenMeter | None = None) -> list[Unit]: ...
+
+    def unit_token_budget(self, settings: Settings | None = None, meter: TokenMeter | None = None) -> int: ...
 
     def cache_key(self, unit: Unit) -> str: ...
 
     def decide_fix(self, f: Finding, text: str) -> FixDecision: ...
+
+    def current_decisions(self) -> Decisions | None: ...
+
+    def remember(self, findings: list[Finding]) -> None: ...
 
 
 @dataclass
@@ -128,6 +136,10 @@ class ReviewRun:
         if self._total == 0:
             r.model, r.backend, r.demo = "", "", False  # nothing was reviewed: no model to name
         r.findings = fnd.in_report_order(self._policy.shown if self._policy else [])
+        r.dismissed = fnd.in_report_order(self._policy.dismissed if self._policy else [])
+        if self._policy is not None and self._policy.decisions is not None:
+            self._note_stale(self._policy.decisions)
+        self.host.remember(r.findings + r.dismissed)
         for note in self._policy.notes() if self._policy else []:
             self._note(note)
         r.wall_seconds = time.monotonic() - started
@@ -137,8 +149,24 @@ class ReviewRun:
     @property
     def policy(self) -> ShowPolicy:
         if self._policy is None:  # made once the backend is chosen: the demo model caps settings
-            self._policy = ShowPolicy(self._settings)
+            decisions = self.host.current_decisions()
+            self._policy = ShowPolicy(self._settings, decisions=decisions)
+            if decisions is not None and decisions.warning:
+                self._note(decisions.warning)
         return self._policy
+
+    def _note_stale(self, decisions: Decisions) -> None:
+        """How many decisions about the reviewed files name code those files no longer hold."""
+        n = sum(
+            1 for d in decisions.records
+            if d.path in self.files and self.files[d.path].change.text is not None
+            and stale(d, self.files[d.path].change.text or "")
+        )
+        if n:
+            self._note(
+                f"{n} decision{'s' if n != 1 else ''} in .gemma-review/decisions.jsonl name{'s' if n == 1 else ''} code "
+                f"no longer in {'its' if n == 1 else 'their'} file; `gemma-review decisions prune` removes records whose code is gone"
+            )
 
     @property
     def _settings(self) -> Settings:
@@ -162,7 +190,7 @@ class ReviewRun:
         r.model = _model_of(choice)
         planned: list[_File] = []
         for change in wanted:
-            units = self.host.units_for(change, choice.settings)
+            units = self.host.units_for(change, choice.settings, self.host.meter)
             if not units:
                 self._skip(Skip(change.path, "no reviewable lines", SKIP_NOTHING))
                 continue
@@ -203,14 +231,22 @@ class ReviewRun:
                 self._unit_done(unit)
         if not misses:
             return
+        # Only a run with something to ask pays for importing the request machinery.
+        from .model_request import Asker
+        from .packing import pack
+
         settings = host.choice.settings
         sizes = {path: len(f.lines) for path, f in self.files.items()}
         lines_of = {path: f.lines for path, f in self.files.items()}
-        budget = host.unit_token_budget(settings)
-        requests = pack(misses, budget, estimate_tokens, sizes, across_files=self.share_requests)
+        calibrate = getattr(host, "calibrate", None)
+        if calibrate is not None:
+            calibrate()
+        meter = host.meter
+        budget = host.unit_token_budget(settings, meter)
+        requests = pack(misses, budget, meter.estimate, sizes, across_files=self.share_requests)
         self.result.requests += len(requests)
         on_text = (lambda text: self.subscriber(ev.Streamed(text)))
-        asker = Asker(host.choice.backend, settings, host.scheduler, host.guidelines, self.policy.cap, on_text)
+        asker = Asker(host.choice.backend, settings, host.scheduler, host.guidelines, self.policy.cap, on_text, meter)
         jobs = max(1, min(settings.max_parallel, len(requests)))
         if jobs == 1:  # findings are shown as they stream
             for request in requests:
@@ -244,7 +280,7 @@ class ReviewRun:
             r.verify.add(answer.verify)
             r.metrics.add(answer.verify.metrics)
         for index, unit in enumerate(answer.request.units):
-            if self.host.cache is not None:
+            if self.host.cache is not None and index not in answer.unreviewed:
                 found = [replace(f, fix=None) for f in answer.of_unit(index)]
                 self._pending_writes.append((keys[unit], unit.start, found, answer.truncated))
             self._unit_done(unit)

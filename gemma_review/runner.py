@@ -15,13 +15,14 @@ hook's time budget, the CLI's parallel requests) runs it here:
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from .errors import ReviewCancelled
+
+if TYPE_CHECKING:  # the LSP's loop; the CLI and the hook never import asyncio
+    import asyncio
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -171,6 +172,8 @@ def in_order(fn: Callable[[R, CancelToken], T], items: Iterable[R], jobs: int, t
             token.check()
             yield fn(item, token)
         return
+    from concurrent.futures import ThreadPoolExecutor  # only reviews with --jobs N pay for it
+
     stop = token.child()
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="gemma-review-req")
     try:

@@ -18,6 +18,7 @@ from gemma_review.textfile import content_hash
 
 from . import actions, diagnostics, lines
 from .diagnostics import LiveFinding
+from .dismiss import DISMISS_TITLE, dismiss_action
 from .host import Host
 from .protocol import REQUEST_FAILED
 from .reviewer import run_in_thread
@@ -75,6 +76,7 @@ def code_actions(ls: Host, params: types.CodeActionParams) -> list[types.CodeAct
     out: list[types.CodeAction] = []
     if actions.kind_wanted(actions.QUICKFIX_KIND, only):
         ignores: list[types.CodeAction] = []
+        dismissals: list[types.CodeAction] = []
         for item in chosen:
             diag = diagnostics.to_diagnostic(item, state.lines, digest)
             fix = actions.fix_action(item, doc, diag)
@@ -82,7 +84,10 @@ def code_actions(ls: Host, params: types.CodeActionParams) -> list[types.CodeAct
                 out.append(fix)
             title = actions.IGNORE_TITLE if len(chosen) == 1 else f"{actions.IGNORE_TITLE}: {item.finding.title}"
             ignores.append(actions.ignore_action(item, doc, diag, title))
+            dismiss_title = DISMISS_TITLE if len(chosen) == 1 else f"{DISMISS_TITLE}: {item.finding.title}"
+            dismissals.append(dismiss_action(item, doc, diag, dismiss_title))
         out.extend(ignores)
+        out.extend(dismissals)
     if actions.kind_wanted(actions.REFACTOR_KIND, only):
         text = ls.text_of(state)
         span = actions.refactor_span(doc, params.range, definition_spans(state, text))

@@ -31,7 +31,8 @@ from gemma_review.config import Settings
 from gemma_review.engine import ReviewResult
 from gemma_review.errors import GemmaReviewError
 
-from . import actions, availability, code_actions, configuration, jobs, options, sync, transport
+from . import actions, availability, code_actions, configuration, dismiss, jobs, options, sync, transport
+from .dismiss import DISMISS_COMMAND
 from .engines import EngineHub
 from .options import EditorOptions
 from .progress import STATUS_METHOD, ReviewProgress, StatusTracker
@@ -216,6 +217,10 @@ def build_server() -> GemmaLanguageServer:
     @server.command(actions.REFACTOR_COMMAND)
     async def refactor_command(ls: GemmaLanguageServer, *args: Any) -> dict[str, Any]:
         return await code_actions.refactor_command(ls, args)
+
+    @server.command(DISMISS_COMMAND)
+    async def dismiss_command(ls: GemmaLanguageServer, *args: Any) -> dict[str, Any]:
+        return await dismiss.dismiss_command(ls, args)
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: GemmaLanguageServer, params: None) -> None:

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import math
 import re
 import select
 import signal
@@ -82,6 +83,56 @@ Responder = Callable[[dict[str, Any]], Union[Reply, str]]
 
 
 # ---------------------------------------------------------------------------- the oracle
+
+
+@dataclass
+class ContextRules:
+    """How the fake counts prompt tokens and what it does with a prompt longer than its context.
+
+    Ollama (``truncate``) cuts an over-long prompt silently: it keeps the end, so the
+    instructions at the front are lost, and reports the context size as the prompt token
+    count. llama.cpp (``refuse="llama.cpp"``) and vLLM (``refuse="vllm"``) answer HTTP 400 with
+    their own error bodies. ``openai_n_ctx`` is the context of the OpenAI-compatible endpoint,
+    which a request cannot change. Every prompt is recorded in ``FakeOllama.prompts``.
+    """
+
+    tokens_per_byte: float = 0.5  # denser than gemma-review's 3-bytes-per-token estimate
+    per_message: int = 4  # chat template tokens per message
+    truncate: bool = True  # Ollama's /api/chat
+    openai_n_ctx: int | None = None
+    refuse: str = ""  # "" (cut like Ollama's /v1) | "llama.cpp" | "vllm"
+    props: bool = False  # serve llama-server's /props with openai_n_ctx
+    max_model_len: bool = False  # list vLLM's max_model_len at /v1/models
+    tokenize: bool = False  # serve /tokenize (llama-server, vLLM)
+    # A cut prompt is answered with a finding on the last line it kept, titled CUT_TITLE,
+    # so a test sees whether an answer to a cut prompt was used.
+    cut_finding: bool = True
+
+    def count(self, text: str) -> int:
+        return math.ceil(len(text.encode("utf-8", "surrogateescape")) * self.tokens_per_byte)
+
+    def prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
+        return sum(self.count(str(m.get("content") or "")) + self.per_message for m in messages)
+
+    def keep_end(self, messages: list[dict[str, Any]], n_ctx: int) -> list[dict[str, Any]]:
+        """What Ollama keeps of an over-long prompt: its last ``n_ctx`` tokens, as one message."""
+        text = "\n".join(str(m.get("content") or "") for m in messages)
+        data = text.encode("utf-8", "surrogateescape")
+        keep = int(n_ctx / self.tokens_per_byte)
+        return [{"role": "user", "content": data[len(data) - keep :].decode("utf-8", "ignore")}]
+
+
+CUT_TITLE = "answered from a cut prompt"
+
+
+def cut_finding(kept: str) -> dict[str, Any] | None:
+    lines = numbered_lines(kept)
+    if not lines:
+        return None
+    line, code = lines[-1]
+    return {"line": line, "end_line": line, "severity": "error", "category": "bug", "title": CUT_TITLE,
+            "explanation": "The fake answered a prompt whose front it had cut.", "existing_code": code,
+            "suggested_code": "", "confidence": 0.99}
 
 
 def numbered_lines(prompt: str) -> list[tuple[int, str]]:
@@ -262,7 +313,10 @@ class FakeOllama:
         port: int = 0,
         context_length: int = 131072,
         num_parallel: int | None = None,
+        context: ContextRules | None = None,
     ) -> None:
+        self.context = context
+        self.prompts: list[dict[str, Any]] = []  # with ``context``: per prompt, tokens, cut/refused, text seen
         self.models = list(models)
         self.version = version
         self.tokens_per_second = tokens_per_second
@@ -337,6 +391,37 @@ class FakeOllama:
     def set_reply(self, reply: Reply | str | Responder) -> None:
         """Answer every following generation request with ``reply`` (or what it returns per request)."""
         self._responder = reply
+
+    def fit(self, body: dict[str, Any], n_ctx: int, endpoint: str) -> tuple[dict[str, Any], int, bool]:
+        """(the body the model sees, the prompt tokens to report, cut) under ``context``."""
+        rules = self.context
+        assert rules is not None
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        tokens = rules.prompt_tokens(messages)
+        cut = tokens > n_ctx
+        seen = dict(body, messages=rules.keep_end(messages, n_ctx)) if cut else body
+        with self._changed:
+            self.prompts.append({"endpoint": endpoint, "tokens": tokens, "n_ctx": n_ctx, "cut": cut, "refused": False,
+                                 "text": last_user_text(seen) if not cut else seen["messages"][0]["content"]})
+        return seen, (n_ctx if cut else tokens), cut
+
+    def refused(self, body: dict[str, Any], tokens: int, n_ctx: int) -> None:
+        with self._changed:
+            self.prompts.append({"endpoint": "/v1", "tokens": tokens, "n_ctx": n_ctx, "cut": False, "refused": True,
+                                 "text": last_user_text(body)})
+
+    def cut_reply(self, seen: dict[str, Any]) -> Reply:
+        reply = self.reply_for(seen)
+        rules = self.context
+        marker = cut_finding(last_user_text(seen)) if rules is not None and rules.cut_finding else None
+        if marker is not None:
+            try:
+                data = json.loads(reply.text)
+                data.setdefault("findings", []).append(marker)
+                reply = Reply(**{**reply.__dict__, "text": json.dumps(data)})
+            except (ValueError, AttributeError):
+                pass
+        return reply
 
     def reply_for(self, body: dict[str, Any]) -> Reply:
         responder = self._responder
@@ -527,10 +612,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        rules = self.fake.context
         if path == "/v1/models":
+            extra = {"max_model_len": rules.openai_n_ctx} if rules is not None and rules.max_model_len else {}
             self._json(200, {"object": "list", "data": [
-                {"id": name, "object": "model", "created": 0, "owned_by": "library"} for name in self.fake.models
+                {"id": name, "object": "model", "created": 0, "owned_by": "library", **extra} for name in self.fake.models
             ]})
+        elif path == "/props" and rules is not None and rules.props:
+            self._json(200, {"default_generation_settings": {"n_ctx": rules.openai_n_ctx}, "total_slots": 1})
         elif path == "/":
             self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
         elif path == "/api/version":
@@ -544,6 +633,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
+        rules = self.fake.context
+        if path == "/tokenize" and rules is not None and rules.tokenize:
+            try:
+                data = json.loads(self._read_body() or b"{}")
+            except ValueError:
+                data = {}
+            text = str(data.get("content") or data.get("prompt") or "")
+            self._json(200, {"tokens": list(range(rules.count(text)))})
+            return
         if path not in ("/api/chat", "/api/generate", "/api/show", "/v1/chat/completions"):
             self._read_body()
             self._not_found()
@@ -607,8 +705,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, line)
             return
 
+        counted: int | None = None
         try:
-            reply = self.fake.reply_for(body)
+            if self.fake.context is not None and chat:
+                seen, counted, cut = self.fake.fit(body, num_ctx, "/api/chat")
+                reply = self.fake.cut_reply(seen) if cut else self.fake.reply_for(body)
+            else:
+                reply = self.fake.reply_for(body)
         except Exception as exc:  # a broken responder or labels file must fail the test loudly, not hang it
             self._json(500, {"error": f"fake_ollama responder failed: {type(exc).__name__}: {exc}"})
             return
@@ -625,7 +728,7 @@ class _Handler(BaseHTTPRequestHandler):
             pieces, done_reason = pieces[:limit], "length"
         tps = reply.tokens_per_second if reply.tokens_per_second is not None else self.fake.tokens_per_second
         gap = 1.0 / tps if tps and tps > 0 else 0.0
-        prompt_tokens = self._prompt_tokens(body, chat, num_ctx)
+        prompt_tokens = counted if counted is not None else self._prompt_tokens(body, chat, num_ctx)
 
         self._counted = False
         try:
@@ -692,8 +795,30 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f'model "{name}" not found, try pulling it first',
                                        "type": "api_error", "param": None, "code": None}})
             return
+        rules = self.fake.context
+        counted: int | None = None
         try:
-            reply = self.fake.reply_for(body)
+            if rules is not None and rules.openai_n_ctx is not None:
+                n_ctx = rules.openai_n_ctx
+                tokens = rules.prompt_tokens([m for m in body.get("messages") or [] if isinstance(m, dict)])
+                asked = tokens + int(body.get("max_tokens") or 0)
+                if rules.refuse == "llama.cpp" and tokens > n_ctx:
+                    self.fake.refused(body, tokens, n_ctx)
+                    self._json(400, {"error": {"code": 400, "message": "the request exceeds the available context size, "
+                                               "try increasing it", "type": "exceed_context_size_error",
+                                               "n_prompt_tokens": tokens, "n_ctx": n_ctx}})
+                    return
+                if rules.refuse == "vllm" and asked > n_ctx:
+                    self.fake.refused(body, tokens, n_ctx)
+                    self._json(400, {"object": "error", "message": f"This model's maximum context length is {n_ctx} tokens. "
+                                     f"However, you requested {asked} tokens ({tokens} in the messages, "
+                                     f"{asked - tokens} in the completion). Please reduce the length of the messages "
+                                     "or completion.", "type": "BadRequestError", "param": None, "code": 400})
+                    return
+                seen, counted, cut = self.fake.fit(body, n_ctx, "/v1")
+                reply = self.fake.cut_reply(seen) if cut else self.fake.reply_for(body)
+            else:
+                reply = self.fake.reply_for(body)
         except Exception as exc:  # fail the test loudly, never hang it
             self._json(500, {"error": {"message": f"fake_ollama responder failed: {exc}", "type": "api_error"}})
             return
@@ -732,7 +857,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._write(b"0\r\n\r\n")
                 return
             event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": finish}]})
-            prompt_tokens = self._prompt_tokens(body, True, DEFAULT_NUM_CTX)
+            prompt_tokens = counted if counted is not None else self._prompt_tokens(body, True, DEFAULT_NUM_CTX)
             event({"choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces),
                                             "total_tokens": prompt_tokens + len(pieces)}})
             self._complete()

@@ -186,8 +186,9 @@ LLAMA_CTX_ERROR = {
     ],
 )
 def test_http_errors_become_one_clear_error(
-    status: int, payload: Any, error: type[Exception], message: str
+    status: int, payload: Any, error: type[Exception], message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("gemma_review.backends.openai.RETRY_BASE", 0.001)  # 503 is retried: no real waits
     content = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
     client, _ = mock_client(lambda req: httpx.Response(status, content=content))
     with pytest.raises(error) as info:

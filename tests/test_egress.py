@@ -167,6 +167,16 @@ def test_allow_remote_in_a_repository_config_is_ignored(tmp_path: Path) -> None:
     assert any("'allow_remote' is ignored in a project's config file" in w for w in loaded.warnings)
 
 
+def test_a_repository_config_cannot_choose_which_secret_is_sent_as_the_api_key(tmp_path: Path) -> None:
+    # With allow_remote on for the user, a cloned repository naming AWS_SECRET_ACCESS_KEY as the
+    # key variable would send that secret to the server with every request.
+    (tmp_path / ".gemma-review.toml").write_text('api_key_env = "AWS_SECRET_ACCESS_KEY"\n')
+    loaded = load_settings(tmp_path, env={})
+    assert loaded.settings.api_key_env == "OPENAI_API_KEY"
+    (warning,) = [w for w in loaded.warnings if "api_key_env" in w]
+    assert "'api_key_env' is ignored in a project's config file; set it in " in warning
+
+
 # --- the backends in process ------------------------------------------------------------------
 
 

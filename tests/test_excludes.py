@@ -76,7 +76,9 @@ def test_max_file_bytes() -> None:
 def test_skipped_files_are_reported_by_the_review() -> None:
     eng = ReviewEngine(Settings(), root=Path.cwd(), use_cache=False)
     result = eng.review([FileChange("server.key", "-----BEGIN PRIVATE KEY-----\nMIIE\n", None)])
-    assert result.requests == 0 and result.skipped[0][0] == "server.key"
+    (skip,) = result.skipped
+    assert result.requests == 0 and skip.path == "server.key" and skip.kind == "selected"
+    assert result.backend == "cache"  # nothing was asked: no backend was chosen
 
 
 def test_a_review_writes_the_cache_in_one_batch(tmp_path: Path, fake_ollama) -> None:

@@ -110,3 +110,13 @@ class Backend(Protocol):
     ) -> Iterator[Chunk]: ...
 
     def close(self) -> None: ...
+
+
+    # The run calls these two through getattr, so a test double may leave them out.
+    def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        """Tokens of the messages' contents by the model's own tokenizer; None = cannot count."""
+        ...
+
+    def context_size(self) -> tuple[int | None, str]:
+        """The context the server holds per request and where that came from; (None, "") = unknown."""
+        ...

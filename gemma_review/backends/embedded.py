@@ -228,6 +228,13 @@ class EmbeddedBackend:
         loaded = self.load(request.num_ctx)
         yield from self._client_for_model(loaded).stream(request, cancel)
 
+    def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        """llama.cpp's own tokenizer (its ``/tokenize``, over the private socket)."""
+        return self._client_for_model(self.load()).count_tokens(messages)
+
+    def context_size(self) -> tuple[int | None, str]:
+        return self.settings.num_ctx, "the embedded llama.cpp loads num_ctx"
+
     def info(self) -> BackendInfo:
         loaded = self._host.loaded
         is_this = loaded is not None and loaded.path == self.path.resolve()

@@ -276,5 +276,13 @@ class OllamaBackend:
             )
         return ModelError(f"{self.where} answered HTTP {status}: {text}")
 
+    def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        """Ollama has no tokenize endpoint: the run learns the ratio from its reports."""
+        return None
+
+    def context_size(self) -> tuple[int | None, str]:
+        """Ollama loads the model with the ``num_ctx`` each request sends."""
+        return None, ""
+
     def close(self) -> None:
         """Nothing to release: every request closes its own connection."""

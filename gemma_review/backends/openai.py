@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,12 +22,40 @@ from ..errors import ModelError, ModelNotFoundError, ModelUnavailableError, Prom
 from .base import BackendInfo, Chunk, Metrics, ModelRequest
 from .http import OUT_OF_MEMORY, RequestWatch, client_for, one_line
 
+_MAX_CONTEXT = re.compile(r"maximum context length is (\d+)")
 MS = 1000.0  # llama.cpp reports timings in milliseconds
 
 # Sent to every server: switches thinking off in chat templates that know the flag
 # (Qwen 3, Gemma 4, ...) and is ignored by the others. ``reasoning_format`` is not sent:
 # "none" would put any reasoning text into ``content`` and break the JSON reply.
 THINKING_OFF = {"chat_template_kwargs": {"enable_thinking": False}}
+
+# A shared server that is busy (429 Too Many Requests, 503 Service Unavailable: llama-server
+# with every slot taken, vLLM's queue full, a gateway's rate limit) is asked again a bounded
+# number of times, with exponential backoff; its Retry-After is honoured up to RETRY_CAP.
+# Never past the request's deadline, and a cancelled request stops waiting at once.
+RETRY_STATUSES = (429, 503)
+RETRIES = 4
+RETRY_BASE = 1.0  # seconds: 1, 2, 4, 8
+RETRY_CAP = 30.0
+
+
+def retry_delay(attempt: int, retry_after: str | None) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based)."""
+    delay = RETRY_BASE * 2 ** (attempt - 1)
+    if retry_after:
+        value = retry_after.strip()
+        try:
+            delay = float(value)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                when = parsedate_to_datetime(value)
+                delay = when.timestamp() - time.time()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                pass  # unreadable: keep the backoff
+    return min(max(delay, 0.0), RETRY_CAP)
 
 
 def api_base(host: str) -> str:
@@ -139,6 +168,7 @@ class OpenAIChatClient:
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
         self._send_thinking_off = True  # dropped for servers that reject unknown fields
+        self._no_tokenize = False  # the server answered /tokenize with an error once
 
     def _get_client(self) -> httpx.Client:
         with self._lock:
@@ -180,20 +210,32 @@ class OpenAIChatClient:
 
     def translate(self, status: int, body: bytes) -> ModelError:
         """One clear error for an HTTP error answer (or an error event mid-stream)."""
+        err = self._translate(status, body)
+        if self._api_key and self._api_key in str(err):
+            # Servers quote the key they refused ("Incorrect API key provided: sk-..."): never repeat it.
+            return type(err)(str(err).replace(self._api_key, "[the API key]"))
+        return err
+
+    def _translate(self, status: int, body: bytes) -> ModelError:
         message, err = _error_fields(body)
         kind = str(err.get("type") or err.get("code") or "")
         low = message.lower()
         if kind == "exceed_context_size_error" or (
             "n_prompt_tokens" in err and "n_ctx" in err
         ):
+            n_ctx = err.get("n_ctx")
             return PromptTooLargeError(
                 f"prompt too large for the context: {err.get('n_prompt_tokens', '?')} tokens "
-                f"> n_ctx {err.get('n_ctx', '?')}; {self.ctx_hint}"
+                f"> n_ctx {err.get('n_ctx', '?')}; {self.ctx_hint}",
+                n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None,
             )
         if kind == "context_length_exceeded" or "maximum context length" in low or (
             "context" in low and ("exceed" in low or "too long" in low)
         ):
-            return PromptTooLargeError(f"prompt too large for the context: {message}; {self.ctx_hint}")
+            said = _MAX_CONTEXT.search(message)  # vLLM: "maximum context length is 2048 tokens"
+            return PromptTooLargeError(
+                f"prompt too large for the context: {message}; {self.ctx_hint}", int(said.group(1)) if said else None
+            )
         if OUT_OF_MEMORY.search(message):
             return ModelError(
                 f"{self.where} ran out of memory ({message}); use a smaller model or a lower num_ctx"
@@ -225,20 +267,35 @@ class OpenAIChatClient:
         if cancel is not None and cancel.is_set():
             return
         try:
-            for attempt in (1, 2):
-                req = client.build_request(
-                    "POST", url, json=self.body(request), timeout=self._timeout(request.timeout)
-                )
+            retried_fields = False
+            busy = 0  # retries after 429/503
+            while True:
+                left = start + request.timeout - time.monotonic()
+                if left <= 0:
+                    raise self.too_slow(request.timeout)
+                req = client.build_request("POST", url, json=self.body(request), timeout=self._timeout(left))
                 response = client.send(req, stream=True)
                 if response.status_code == 200:
                     break
                 status, body = response.status_code, response.read()
+                retry_after = response.headers.get("retry-after")
                 response.close()
                 response = None
                 # Servers that validate strictly (api.openai.com) refuse unknown fields.
-                if attempt == 1 and self._send_thinking_off and b"chat_template_kwargs" in body:
+                if not retried_fields and self._send_thinking_off and b"chat_template_kwargs" in body:
+                    retried_fields = True
                     self._send_thinking_off = False
                     continue
+                if status in RETRY_STATUSES and busy < RETRIES:
+                    busy += 1
+                    delay = retry_delay(busy, retry_after)
+                    if time.monotonic() + delay >= start + request.timeout:
+                        raise self.busy(status, body, busy - 1, "the request's timeout would pass while waiting")
+                    if _wait(delay, cancel):
+                        return  # cancelled while waiting
+                    continue
+                if status in RETRY_STATUSES:
+                    raise self.busy(status, body, busy, "")
                 raise self.translate(status, body)
             assert response is not None
             network = response.extensions.get("network_stream")
@@ -307,6 +364,12 @@ class OpenAIChatClient:
             if response is not None:
                 response.close()  # the server sees the client gone and stops generating
 
+    def busy(self, status: int, body: bytes, retries: int, why: str) -> ModelError:
+        """The server stayed busy (429/503): its own error, and how often it was asked again."""
+        err = self.translate(status, body)
+        tried = f"asked {retries + 1} time{'s' if retries else ''}" + (f"; {why}" if why else "")
+        return type(err)(f"{err} ({tried}); the server is busy: lower --jobs or try again later")
+
     def too_slow(self, seconds: float) -> ModelUnavailableError:
         return ModelUnavailableError(
             f"{self.where} did not finish the reply within {seconds:g}s; "
@@ -324,6 +387,44 @@ class OpenAIChatClient:
             return None
         return None
 
+    def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        """Tokens of the messages' contents by the server's own ``/tokenize`` (llama-server,
+        vLLM); None, and never asked again, when the server has no such endpoint."""
+        if self._no_tokenize:
+            return None
+        root = self.base_url[: -len("/v1")]
+        text = "\n".join(str(m.get("content", "")) for m in messages)
+        try:
+            resp = self._get_client().post(
+                root + "/tokenize", json={"content": text, "prompt": text, "model": self.model, "add_special": False},
+                timeout=self._timeout(10.0),
+            )
+            data = resp.json() if resp.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, ModelError):
+            data = None
+        if isinstance(data, dict):
+            if isinstance(data.get("count"), int):
+                return int(data["count"])
+            if isinstance(data.get("tokens"), list):
+                return len(data["tokens"])
+        self._no_tokenize = True
+        return None
+
+    def server_context(self) -> tuple[int | None, str]:
+        """The context the server holds per request: llama-server's ``/props``, vLLM's
+        ``max_model_len`` at ``/v1/models``; (None, "") when it does not say."""
+        props = self.get_json("/props")
+        if isinstance(props, dict):
+            n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx") or props.get("n_ctx")
+            if isinstance(n_ctx, int) and n_ctx > 0:
+                return n_ctx, "the server's /props n_ctx"
+        listing = self.get_json("/v1/models")
+        if isinstance(listing, dict):
+            for m in listing.get("data") or ():
+                if isinstance(m, dict) and m.get("id") == self.model and isinstance(m.get("max_model_len"), int):
+                    return int(m["max_model_len"]), "the server's max_model_len at /v1/models"
+        return None, ""
+
     def served_models(self) -> list[str] | None:
         """The model ids at ``/v1/models``; None when the server does not answer."""
         listing = self.get_json("/v1/models")
@@ -336,6 +437,17 @@ class OpenAIChatClient:
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+def _wait(seconds: float, cancel: threading.Event | None) -> bool:
+    """Sleep ``seconds``; True as soon as ``cancel`` reads as set (a CancelToken also reads
+    as set after its deadline or its parent's cancel, which ``Event.wait`` would not see)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if cancel is not None and cancel.is_set():
+            return True
+        time.sleep(min(0.05, left))
+    return cancel is not None and cancel.is_set()
 
 
 def _connect_detail(exc: httpx.ConnectError) -> str:
@@ -362,6 +474,12 @@ class OpenAIBackend:
 
     def stream_chat(self, request: ModelRequest, cancel: threading.Event | None = None) -> Iterator[Chunk]:
         yield from self.client.stream(request, cancel)
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        return self.client.count_tokens(messages)
+
+    def context_size(self) -> tuple[int | None, str]:
+        return self.client.server_context()
 
     def info(self) -> BackendInfo:
         """For ``doctor``: the models the server lists and, for llama.cpp, its context size."""

@@ -1,4 +1,5 @@
-"""Report: findings as text, JSON, SARIF 2.1.0 and GitHub workflow annotations."""
+"""Report: findings as text, JSON, SARIF 2.1.0, GitHub workflow annotations, reviewdog's rdjson
+and GitLab Code Quality."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Callable
 
 from ..result import ReviewResult
 
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = ("text", "json", "sarif", "github", "rdjson", "gitlab")
+JSON_FORMATS = ("json", "sarif", "rdjson", "gitlab")
 
 
 def render(fmt: str, result: ReviewResult, **options: object) -> str:
@@ -17,6 +19,12 @@ def render(fmt: str, result: ReviewResult, **options: object) -> str:
         from .sarif import render as renderer
     elif fmt == "github":
         from .github import render as renderer
+    elif fmt == "rdjson":
+        from .rdjson import render as renderer
+    elif fmt == "gitlab":
+        from .gitlab import render as renderer
+    elif fmt == "summary":  # the Markdown job summary (--summary), not a --format
+        from .summary import render as renderer
     else:
         from .text import render as renderer
     from ..terminal import encodable, json_escaped
@@ -24,4 +32,4 @@ def render(fmt: str, result: ReviewResult, **options: object) -> str:
     # Lone surrogates (from a model's "\ud800" or a non-UTF-8 file name) cannot be encoded;
     # escaped here, every format can be written to stdout or an -o file.
     text = renderer(result, **options)
-    return json_escaped(text) if fmt in ("json", "sarif") else encodable(text)
+    return json_escaped(text) if fmt in JSON_FORMATS else encodable(text)

@@ -8,7 +8,6 @@ from typing import TextIO
 
 from ..result import ReviewResult
 from ..findings import Finding
-from ..fixes import apply_to_text, choose_fixes
 from ..terminal import safe
 from ..textfile import split_lines
 
@@ -86,6 +85,8 @@ def render(
         if f.explanation:
             out.extend(f"  {ln}".rstrip() for ln in safe(f.explanation).split("\n"))
         out.extend(fix_diff(f, text, paint))
+        if f.fingerprint:  # what `gemma-review dismiss` takes
+            out.append(paint(f"  fingerprint {safe(f.fingerprint)}", "dim"))
         out.append("")
     if show_fixes:
         out.extend(fixes_as_diff(result))
@@ -94,7 +95,7 @@ def render(
 
 
 def fixes_as_diff(result: ReviewResult) -> list[str]:
-    from ..fixes import unified_diff
+    from ..fixes import apply_to_text, choose_fixes, unified_diff
 
     out: list[str] = []
     for path, change in result.files.items():
@@ -194,7 +195,8 @@ def explain_lines(result: ReviewResult) -> list[str]:
     for d in sorted(result.dropped, key=lambda d: (d.path, d.line or 0, d.reason)):
         where = _plain(d.path) + (f":{d.line}" if d.line is not None else "")
         title = repr(_plain(d.title)) if d.title else "(no title)"
-        out.append(f"dropped: {where}: {title}: {d.reason} ({DROP_REASONS.get(d.reason, d.reason)})")
+        why = f": {_plain(d.detail)}" if d.reason == "dismissed" and d.detail else ""
+        out.append(f"dropped: {where}: {title}: {d.reason} ({DROP_REASONS.get(d.reason, d.reason)}){why}")
     return out
 
 

@@ -76,9 +76,34 @@ function defaultScope(): vscode.Uri | undefined {
   return vscode.workspace.workspaceFolders?.[0]?.uri;
 }
 
+/**
+ * `gemma-review.dismiss` from the code action carries `{uri, fingerprint}`: ask for the
+ * reason in an input box (the server would otherwise ask with fixed choices). Undefined
+ * when the user pressed Escape.
+ */
+export async function withDismissReason(args: unknown[]): Promise<unknown[] | undefined> {
+  const first = args[0];
+  if (typeof first !== 'object' || first === null || typeof (first as { reason?: unknown }).reason === 'string') {
+    return args;
+  }
+  const reason = await vscode.window.showInputBox({
+    prompt: 'Why dismiss this finding for everyone working on the repository? (recorded in .gemma-review/decisions.jsonl)',
+    placeHolder: 'e.g. false positive: dates are unique upstream',
+    ignoreFocusOut: true,
+  });
+  if (reason === undefined) {
+    return undefined;
+  }
+  return [{ ...(first as Record<string, unknown>), reason }, ...args.slice(1)];
+}
+
 export function createMiddleware(getClient: () => LanguageClient | undefined): Middleware {
   return {
     executeCommand: async (command, args, next) => {
+      if (command === Commands.dismiss) {
+        const withReason = await withDismissReason(args);
+        return withReason === undefined ? undefined : next(command, withReason);
+      }
       const prepared = prepareCommandArguments(command, args, vscode.window.activeTextEditor);
       if ('problem' in prepared) {
         void vscode.window.showInformationMessage(prepared.problem);

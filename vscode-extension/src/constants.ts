@@ -24,6 +24,8 @@ export const Commands = {
   reviewFile: 'gemma-review.reviewFile',
   reviewChanges: 'gemma-review.reviewChanges',
   refactor: 'gemma-review.refactor',
+  /** "Dismiss for the team…": the extension asks for the reason before the server records it. */
+  dismiss: 'gemma-review.dismiss',
   /** Registered by this extension. */
   refactorSelection: 'gemma-review.refactorSelection',
   restartServer: 'gemma-review.restartServer',

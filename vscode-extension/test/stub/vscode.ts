@@ -252,6 +252,8 @@ const state = {
   messages: [] as ShownMessage[],
   progress: [] as ShownProgress[],
   answer: (_message: ShownMessage): string | undefined => undefined,
+  inputBoxes: [] as { prompt?: string; placeHolder?: string }[],
+  inputAnswer: undefined as string | undefined,
   activeTextEditor: undefined as FakeEditor | undefined,
   trusted: true,
   folders: [] as { uri: Uri; name: string; index: number }[],
@@ -307,6 +309,10 @@ export const window = {
     );
     void result.finally(() => (shown.open = false));
     return result;
+  },
+  showInputBox(options: { prompt?: string; placeHolder?: string; ignoreFocusOut?: boolean }): Promise<string | undefined> {
+    state.inputBoxes.push({ prompt: options.prompt, placeHolder: options.placeHolder });
+    return Promise.resolve(state.inputAnswer);
   },
   showInformationMessage: showMessage('info'),
   showWarningMessage: showMessage('warning'),
@@ -423,6 +429,8 @@ export const __stub = {
     state.messages.length = 0;
     state.progress.length = 0;
     state.answer = () => undefined;
+    state.inputBoxes.length = 0;
+    state.inputAnswer = undefined;
     state.activeTextEditor = undefined;
     state.trusted = true;
     state.folders = [];
@@ -474,6 +482,13 @@ export const __stub = {
   },
   addExtension(id: string, extension: unknown): void {
     state.extensions.set(id, extension);
+  },
+  /** What the user types into the next input boxes (undefined: Escape). */
+  answerInputBoxes(answer: string | undefined): void {
+    state.inputAnswer = answer;
+  },
+  get inputBoxes(): { prompt?: string; placeHolder?: string }[] {
+    return state.inputBoxes;
   },
   /** Decide which button the user presses on the next notifications. */
   answerMessages(answer: (message: ShownMessage) => string | undefined): void {

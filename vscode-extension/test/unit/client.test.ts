@@ -80,6 +80,36 @@ describe('createLanguageClient', () => {
   });
 });
 
+describe('dismiss for the team', () => {
+  const fingerprint = { uri: 'file:///src/app/main.py', fingerprint: 'e7da485e66fb25fc' };
+
+  it('asks for the reason in an input box and sends it with the command', async () => {
+    __stub.answerInputBoxes('dates are unique upstream');
+    const execute = createMiddleware(() => undefined).executeCommand;
+    const sent: unknown[][] = [];
+    await execute?.('gemma-review.dismiss', [fingerprint], async (_command, args) => void sent.push(args));
+    expect(__stub.inputBoxes).toHaveLength(1);
+    expect(__stub.inputBoxes[0].prompt).toContain('.gemma-review/decisions.jsonl');
+    expect(sent).toEqual([[{ ...fingerprint, reason: 'dates are unique upstream' }]]);
+  });
+
+  it('sends nothing when the input box is dismissed', async () => {
+    __stub.answerInputBoxes(undefined);
+    const execute = createMiddleware(() => undefined).executeCommand;
+    const sent: unknown[][] = [];
+    await expect(execute?.('gemma-review.dismiss', [fingerprint], async (_c, args) => void sent.push(args))).resolves.toBeUndefined();
+    expect(sent).toEqual([]);
+  });
+
+  it('does not ask again when a reason is given', async () => {
+    const execute = createMiddleware(() => undefined).executeCommand;
+    const sent: unknown[][] = [];
+    await execute?.('gemma-review.dismiss', [{ ...fingerprint, reason: 'known' }], async (_c, args) => void sent.push(args));
+    expect(__stub.inputBoxes).toEqual([]);
+    expect(sent).toEqual([[{ ...fingerprint, reason: 'known' }]]);
+  });
+});
+
 describe('configuration sync middleware', () => {
   it('sends the flat server settings to a running server and nothing to a stopping one', async () => {
     __stub.setSetting('gemma-review.model', 'gemma4:e2b');
