@@ -134,7 +134,7 @@ class ReviewRun:
         else:
             r.backend = "cache"  # no model was needed
         if self._total == 0:
-            r.model, r.backend, r.demo = "", "", False  # nothing was reviewed: no model to name
+            r.model, r.demo = "", False  # nothing was reviewed: no model to name (backend stays "cache")
         r.findings = fnd.in_report_order(self._policy.shown if self._policy else [])
         r.dismissed = fnd.in_report_order(self._policy.dismissed if self._policy else [])
         if self._policy is not None and self._policy.decisions is not None:
