@@ -18,7 +18,7 @@ from typing import Sequence
 from . import __version__
 from .errors import EXIT_OK, EXIT_USAGE, GemmaReviewError
 from .report import FORMATS
-from .options import FILTER_OPTIONS, JOBS, VERIFY, Option, fail_on_option, model_options, overrides_from
+from .options import FILTER_OPTIONS, JOBS, STRICT, VERIFY, Option, fail_on_option, model_options, overrides_from
 from .terminal import one_line
 
 
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "defaults to $GITHUB_STEP_SUMMARY (the job summary) when that is set")
     r.add_argument("--fix", action="store_true", help="apply validated fixes to the files")
     r.add_argument("--show-fixes", action="store_true", help="print fixes as a unified diff; change nothing")
-    add_options(r, (fail_on_option("exit 1"), *FILTER_OPTIONS, VERIFY, JOBS))
+    add_options(r, (fail_on_option("exit 1"), *FILTER_OPTIONS, VERIFY, JOBS, STRICT))
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
     r.add_argument("--explain", action="store_true", help="list every finding the model wrote that was dropped, and why")
     r.add_argument("--color", choices=("auto", "always", "never"), default="auto",
@@ -106,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--format", choices=("markdown", "json"), default="markdown",
                        help="table format: markdown (default; rows print as each model finishes) or json")
     bench.add_argument("--plot", type=Path, help="draw the figures into this PNG (needs matplotlib)")
-    bench.add_argument("--only", metavar="FILES", help="comma-separated sample files to review (default: all)")
+    bench.add_argument("--only", metavar="FILES", help="comma-separated sample files to review")
+    bench.add_argument("--all", dest="all_samples", action="store_true",
+                       help="review every bundled sample (default: a quick subset of 3, chosen by size and variety)")
     add_options(bench, (VERIFY,))
     add_model_options(bench)
 
@@ -215,7 +217,8 @@ def dispatch(args: argparse.Namespace) -> int:
         settings = loaded.settings
         models = args.models.split(",") if args.models else []
         only = args.only.split(",") if args.only else []
-        return bench.run(settings, models=models, samples=args.samples, fmt=args.format, plot_to=args.plot, only=only)
+        return bench.run(settings, models=models, samples=args.samples, fmt=args.format, plot_to=args.plot, only=only,
+                         all_samples=args.all_samples)
     if args.command == "cache":
         return run_cache(args.action)
     if args.command == "dismiss":
@@ -273,5 +276,5 @@ def run_cache(action: str) -> int:
         print(f"cleared {cache.path}")
     else:
         stats = cache.stats()
-        print(f"{stats['path']}: {stats['entries']} entries, {stats['bytes'] / 1024:.0f} KiB")
+        print(f"{stats['path']}: {stats['entries']} entr{'y' if stats['entries'] == 1 else 'ies'}, {stats['bytes'] / 1024:.0f} KiB")
     return EXIT_OK

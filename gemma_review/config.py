@@ -107,17 +107,21 @@ class Settings:
                                     doc_default="user cache dir")
     max_unit_lines: int = setting(200, "Largest piece of code, in lines, sent in one request; longer ones are split.",
                                   low=0, low_open=True, high=1_000_000)
-    # Only bugs and security holes may block a commit (README "Severity").
+    # Only bugs and security holes may block a commit (docs/how-it-works.md, "Severity").
     severity_limits: list[str] = setting(list(DEFAULT_SEVERITY_LIMITS), "The most severe a finding of each category "
                                          "may be, as `category:severity`; `[]` for no limits.", review=True)
     verify: bool = setting(False, "Ask the model to confirm each finding at or above `fail_on`; unconfirmed ones drop "
                            "to `info`.", review=True, flag="--verify",
                            flag_help="ask the model to confirm findings at or above --fail-on")
+    strict: bool = setting(False, "`review` exits 2 when it reviewed no file because every file it was given was "
+                           "skipped (binary, too large, excluded, unreadable): for CI, which must not pass having "
+                           "reviewed nothing.", flag="--strict", editor=False,
+                           flag_help="exit 2 when nothing was reviewed because every file was skipped (for CI)")
     # A repository's own list (config files); not an editor setting, so a team shares one answer.
     default_exclude: list[str] = setting(list(DEFAULT_EXCLUDE_PATTERNS), "Globs never reviewed unless an `include` "
                                          "pattern names the file (keys, lock files, minified bundles, vendored "
                                          "folders); `[]` turns them off.", editor=False,
-                                         doc_default="see [What is never sent](../README.md#what-is-never-sent)")
+                                         doc_default="see [What is never sent](privacy.md#what-is-never-sent)")
     skip_generated: bool = setting(True, "Skip files with an `@generated` or `DO NOT EDIT` marker near the top.")
     max_file_bytes: int = setting(262144, "Skip larger files (256 KiB) with that reason; `0` = no limit.", low=0,
                                   high=INT32_MAX, must="0 (no limit) or a positive number of bytes")

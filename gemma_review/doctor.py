@@ -245,7 +245,7 @@ def cache_check(settings: Settings) -> Check:
     if not os.access(existing, os.W_OK):
         return Check("warn", "cache", f"{folder} is not writable; every review will ask the model again")
     stats = ReviewCache(folder).stats()
-    return Check("ok", "cache", f"{stats['path']}: {stats['entries']} entries, {human_bytes(stats['bytes'])}")
+    return Check("ok", "cache", f"{stats['path']}: {stats['entries']} entr{'y' if stats['entries'] == 1 else 'ies'}, {human_bytes(stats['bytes'])}")
 
 
 # ---------------------------------------------------------------------------- the checks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Exit codes (documented in the README).
+# Exit codes (documented in docs/cli.md).
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2

@@ -4,7 +4,7 @@ A finding is kept only if the code it quotes (``existing_code``) is found near t
 lines it claims, inside the unit it was asked about: exact match first, then ignoring
 whitespace, then fuzzy. Otherwise it is dropped, never guessed.
 
-The anchoring policy is strict (README, "How findings are anchored"):
+The anchoring policy is strict (docs/how-it-works.md, "How findings are anchored"):
 
 - a quote with an elision (``...``, ``…``) or a placeholder ("rest of the code") is an
   anchor only where it is literally in the code (whole lines, or a fragment of one line):
@@ -365,7 +365,7 @@ def suppressed(file_lines: list[str], f: Finding) -> bool:
     return False
 
 
-# The engine's severity rule (README "Severity"): how bad a finding may be depends on what
+# The engine's severity rule (docs/how-it-works.md, "Severity"): how bad a finding may be depends on what
 # it is about. A style remark never blocks a commit; only a bug or a security hole is an error.
 # The limits are the ``severity_limits`` setting, parsed by config.parse_severity_limits.
 

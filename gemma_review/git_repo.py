@@ -207,6 +207,11 @@ class GitRepo:
 
     # --- changes and blobs ----------------------------------------------------------
 
+    def staged_paths(self) -> list[str]:
+        """Paths whose staged content differs from HEAD (all of them before the first commit)."""
+        out = self.run("diff", "--cached", "--name-only", "-z", "--no-renames", self.head_or_empty_tree())
+        return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
     def diff_patch(self, *spec: str, env: Mapping[str, str] | None = None) -> str:
         """``git diff -U0 <spec>`` as text (undecodable path bytes kept as surrogates)."""
         out = self.run("diff", "-p", "-U0", *DIFF_FLAGS, *spec, env=env)

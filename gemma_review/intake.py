@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from .errors import InputError
-from .textfile import NotText, decode, file_kind, read_text, split_lines
+from .textfile import NotText, decode, file_kind, split_lines
 
 if TYPE_CHECKING:
     from .git_repo import GitRepo
@@ -279,8 +279,32 @@ def from_files(paths: Iterable[Path], display_root: Path | None = None) -> list[
                 shown = str(p.resolve().relative_to(display_root.resolve()))
             except ValueError:
                 pass
-        out.append(FileChange(shown, read_text(p), None, abspath=p))
+        text = _file_text(p)
+        if isinstance(text, Skip):  # one rule: a named file that cannot be reviewed is a skip, not a stop
+            out.append(FileChange(shown, skip_reason=str(text)))
+        else:
+            out.append(FileChange(shown, text, None, abspath=p))
     return out
+
+
+def _file_text(path: Path) -> str | Skip:
+    """A named file's text, or why it cannot be reviewed; a path that does not exist is an input error."""
+    from .textfile import NotARegularFile, read_regular
+
+    try:
+        data = read_regular(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except NotARegularFile as exc:
+        return Skip(f"not a regular file ({exc})")
+    except IsADirectoryError:
+        return Skip("a directory")
+    except OSError as exc:
+        return Skip(f"cannot read: {exc.strerror or exc}")
+    try:
+        return decode(data)
+    except NotText as exc:
+        return Skip(str(exc))
 
 
 # --- git: read through gemma_review.git_repo, shared with the hook ----------------------

@@ -80,6 +80,8 @@ FILTER_OPTIONS: tuple[Option, ...] = tuple(
 
 # The verification pass (review and bench).
 VERIFY = SETTING_OPTIONS["verify"]
+# Fail a review that reviewed nothing (review only; the hook's --strict is its own).
+STRICT = SETTING_OPTIONS["strict"]
 # Requests in flight at once (review only): for servers that batch.
 JOBS = SETTING_OPTIONS["max_parallel"]
 

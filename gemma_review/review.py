@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .errors import EXIT_FINDINGS, EXIT_OK, InputError
+from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, InputError
 from .terminal import one_line
 
 SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "dist", "build", "target"}
@@ -179,16 +179,58 @@ def run(
         from .report.text import write_explain
 
         write_explain(result)
+    # The text report's summary says "Nothing reviewed: N files skipped"; --strict (the
+    # `strict` setting) makes that an error, one line naming the skips.
+    failed_strict = settings.strict and nothing_reviewed(result)
     if not quiet:
         write_notes(result)
-        for skip in result.skips_to_tell():
-            sys.stderr.write(f"gemma-review: skipped {one_line(skip.path)}: {skip.reason}\n")
+        if not changes and source.diff is not None:
+            sys.stderr.write(f"gemma-review: nothing to review: the diff is empty{_staged_hint(cwd)}\n")
+        elif not changes and source.staged:
+            sys.stderr.write("gemma-review: nothing to review: nothing is staged\n")
+        elif not failed_strict:
+            for skip in result.skips_to_tell():
+                sys.stderr.write(f"gemma-review: skipped {one_line(skip.path)}: {skip.reason}\n")
+    if failed_strict:
+        line = one_line(f"nothing reviewed: {_skips_line(result.skips_to_tell())}")
+        sys.stderr.write(f"gemma-review: error: {line} (--strict)\n")
+        return EXIT_USAGE
     remaining = result.findings
     if output.fix:
         remaining = apply_all_fixes(result)
     if settings.fail_on == "never":
         return EXIT_OK
     return EXIT_FINDINGS if any(f.at_least(settings.fail_on) for f in remaining) else EXIT_OK
+
+
+def nothing_reviewed(result) -> bool:
+    """No file was reviewed and at least one was skipped for a reason worth telling
+    (binary, too large, excluded, unreadable): what ``--strict`` fails. A change with no
+    reviewable line (whitespace, a deletion) is not such a skip."""
+    return not result.files and not result.cancelled and bool(result.skips_to_tell())
+
+
+def _skips_line(skips: list, shown: int = 4) -> str:
+    """``2 files skipped (blob.bin: binary file, big.py: larger than ...)``."""
+    n = len(skips)
+    named = ", ".join(f"{s.path}: {s.reason}" for s in skips[:shown])
+    more = f" and {n - shown} more" if n > shown else ""
+    return f"{n} file{'s' if n != 1 else ''} skipped ({named}{more})"
+
+
+def _staged_hint(cwd: Path) -> str:
+    """After `git add`, `git diff` is empty: point at the index when it holds changes."""
+    from .errors import GemmaReviewError
+    from .git_repo import GitRepo
+
+    try:
+        staged = GitRepo.find(cwd).staged_paths()
+    except (GemmaReviewError, OSError):
+        return ""  # not a repository (or git is missing): no hint
+    if not staged:
+        return ""
+    n = len(staged)
+    return f"; the index holds {n} staged file{'s' if n != 1 else ''}: review {'them' if n != 1 else 'it'} with `gemma-review review --staged`"
 
 
 def _write(path: Path, text: str, append: bool = False) -> None:

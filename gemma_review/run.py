@@ -133,6 +133,8 @@ class ReviewRun:
             r.backend, r.model, r.demo = getattr(chosen.backend, "name", ""), _model_of(chosen), chosen.demo
         else:
             r.backend = "cache"  # no model was needed
+        if self._total == 0:
+            r.model, r.demo = "", False  # nothing was reviewed: no model to name (backend stays "cache")
         r.findings = fnd.in_report_order(self._policy.shown if self._policy else [])
         r.dismissed = fnd.in_report_order(self._policy.dismissed if self._policy else [])
         if self._policy is not None and self._policy.decisions is not None:

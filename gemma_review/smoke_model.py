@@ -24,6 +24,33 @@ SMOKE_NOTICE = (
 )
 
 
+def in_pre_commit(env: "dict[str, str] | os._Environ[str] | None" = None, prefix: str | None = None) -> bool:
+    """Whether this process runs inside an environment pre-commit made: it sets ``PRE_COMMIT=1``
+    for its hooks, and installs them under its cache (``$PRE_COMMIT_HOME``, ``~/.cache/pre-commit``)."""
+    import sys
+
+    env = os.environ if env is None else env
+    if env.get("PRE_COMMIT") == "1":
+        return True
+    home = env.get("PRE_COMMIT_HOME") or os.path.join(
+        env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "pre-commit")
+    try:
+        Path(prefix if prefix is not None else sys.prefix).resolve().relative_to(Path(home).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def install_advice(env: "dict[str, str] | os._Environ[str] | None" = None, prefix: str | None = None) -> str:
+    """How to install the demo extra where this process runs: pip cannot reach pre-commit's environment."""
+    if in_pre_commit(env, prefix):
+        return (
+            "add it to pre-commit's environment with `additional_dependencies: ['gemma-review[demo]']` under "
+            "this hook in .pre-commit-config.yaml (or use a `repo: local` hook that runs your own gemma-review)"
+        )
+    return "pip install 'gemma-review[demo]'"
+
+
 def models_dir(cache_dir: str | Path | None = None) -> Path:
     """``<cache_dir>/models``; the cache dir defaults to the user cache dir."""
     if cache_dir is None:

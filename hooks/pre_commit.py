@@ -92,7 +92,10 @@ def _run(overrides: Mapping[str, Any], run: HookRun, started: float) -> int:
             sys.stderr.write(f"gemma-review: skipped ({reason}); nothing was reviewed\n")
         return EXIT_OK
     if not run.files and run.git_hook is None:
-        return EXIT_OK  # pre-commit passes the staged files; none means nothing to review
+        # pre-commit passes the staged files; none means nothing to review (say so when run by hand)
+        if not run.quiet:
+            sys.stderr.write(f"gemma-review: nothing to review: {_nothing_given(Path.cwd())}\n")
+        return EXIT_OK
 
     from . import targets
 
@@ -103,6 +106,9 @@ def _run(overrides: Mapping[str, Any], run: HookRun, started: float) -> int:
     else:
         target = targets.from_pre_commit(root, list(run.files), os.environ)
     if not target.changes:
+        if not run.quiet:
+            what = "no commits to push" if target.action == "push" else "nothing is staged"
+            sys.stderr.write(f"gemma-review: nothing to review: {what}\n")
         return EXIT_OK
     return review(overrides, run, root, target, deadline=started + run.budget)
 
@@ -129,14 +135,16 @@ def review(overrides: Mapping[str, Any], run: HookRun, root: Path, target: Targe
     result = outcome.result
 
     out = sys.stdout
+    if not run.quiet and engine.backend_notice:
+        # The backend's word (the demo model) comes before the report, as in `review`.
+        sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
+        sys.stderr.flush()
     if result.findings or (outcome.complete and not run.quiet):
         # The hook has no --fix: say the command that applies the fixes.
         fix_command = "gemma-review review --staged --fix" if target.action == "commit" else "gemma-review review --fix FILE"
         out.write(render("text", result, color=use_color(out, run.color), fix_command=fix_command))
         out.flush()
     if not run.quiet:
-        if engine.backend_notice:
-            sys.stderr.write(f"gemma-review: {engine.backend_notice}\n")
         write_notes(result)
         for skip in result.skips_to_tell():
             sys.stderr.write(f"gemma-review: skipped {one_line(skip.path)}: {skip.reason}\n")
@@ -164,6 +172,20 @@ def review(overrides: Mapping[str, Any], run: HookRun, root: Path, target: Targe
     if not outcome.complete and run.strict:
         return EXIT_MODEL_UNAVAILABLE
     return EXIT_OK
+
+
+def _nothing_given(cwd: Path) -> str:
+    """Why a hook run with no files reviews nothing, in words for someone who ran it by hand."""
+    from gemma_review.errors import GemmaReviewError
+    from gemma_review.git_repo import GitRepo
+
+    try:
+        staged = GitRepo.find(cwd).staged_paths()
+    except (GemmaReviewError, OSError):
+        return "no files given (pre-commit passes the staged files)"
+    if not staged:
+        return "nothing is staged"
+    return "no files given (pre-commit passes the staged files); review the index by hand with `gemma-review review --staged`"
 
 
 def _describe(unreviewed: list[tuple[str, int]], total_units: int) -> str:

@@ -53,7 +53,7 @@ def test_oracle_scores_perfectly_and_a_bad_model_differs(capsys: pytest.CaptureF
     with FakeOllama() as fake:
         oracle = fake.oracle
         fake.set_reply(lambda body: style_nitpick(body) if body["model"] == "gemma4:e2b" else oracle(body))
-        code, out, err = bench(capsys, "--host", fake.url, "--models", "gemma4:e4b,gemma4:e2b", "--format", "json")
+        code, out, err = bench(capsys, "--host", fake.url, "--models", "gemma4:e4b,gemma4:e2b", "--format", "json", "--all")
         asked = [r["model"] for r in fake.requests if r.get("messages")]
     assert code == 0, err
     doc = json.loads(out)
@@ -103,7 +103,7 @@ def test_oracle_scores_perfectly_and_a_bad_model_differs(capsys: pytest.CaptureF
 
 
 def test_markdown_table_and_default_model(capsys: pytest.CaptureFixture[str], fake_ollama: FakeOllama) -> None:
-    code, out, err = bench(capsys, "--host", fake_ollama.url)
+    code, out, err = bench(capsys, "--host", fake_ollama.url, "--all")
     assert code == 0, err
     lines = out.splitlines()
     assert [c.strip() for c in lines[0].strip("|").split("|")] == [
@@ -370,3 +370,28 @@ def test_verify_with_and_without(capsys: pytest.CaptureFixture[str], fake_ollama
     assert (v["asked"], v["confirmed"], v["withdrawn"]) == (2, 1, 1)
     assert v["without"]["recall"] == 1.0 and v["with"]["recall"] == 0.5
     assert v["prompt_tokens"] > 0 and v["output_tokens"] > 0
+
+
+def test_default_is_a_quick_subset_chosen_by_size_and_variety(capsys: pytest.CaptureFixture[str], fake_ollama: FakeOllama) -> None:
+    """Issue 23: `bench` alone ends in about a minute on the demo model; `--all` runs every sample.
+    The subset is the smallest clean sample and the smallest labelled one of other languages:
+    sizes and suffixes only, never how a model does on them."""
+    from gemma_review.bench import default_samples_dir, default_subset, load_samples
+
+    samples = load_samples(default_samples_dir())
+    subset = default_subset(samples)
+    assert len(subset) == 3 and sum(s.clean for s in subset) == 1
+    assert len({Path(s.file).suffix for s in subset}) == 3
+    size = {s.file: s.path.stat().st_size for s in samples}
+    clean = min((s for s in samples if s.clean), key=lambda s: size[s.file])
+    assert clean in subset
+    for s in subset:  # no smaller labelled sample of the same language was passed over
+        if not s.clean:
+            assert all(size[o.file] >= size[s.file] for o in samples
+                       if not o.clean and Path(o.file).suffix == Path(s.file).suffix)
+    code, out, err = bench(capsys, "--host", fake_ollama.url, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["files"] == 3
+    assert f"bench: 3 of {N_FILES} samples (" in err and "--all for every sample" in err
+    code, out, err = bench(capsys, "--host", fake_ollama.url, "--format", "json", "--all")
+    assert json.loads(out)["files"] == N_FILES and f"of {N_FILES} samples" not in err

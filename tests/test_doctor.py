@@ -261,7 +261,7 @@ def test_cache_disabled_and_counted(
     capsys.readouterr()
     code, checks, _ = doctor_run(capsys, "--host", fake_ollama.url)
     verdict, detail = checks["cache"]
-    assert verdict == "ok" and re.fullmatch(re.escape(str(cache / "reviews.sqlite3")) + r": 1 entries, \d+ KiB", detail)
+    assert verdict == "ok" and re.fullmatch(re.escape(str(cache / "reviews.sqlite3")) + r": 1 entry, \d+ KiB", detail)
 
 
 @pytest.mark.parametrize(

@@ -475,7 +475,9 @@ def test_plain_hook_survives_a_removed_installation(plain: Scratch) -> None:
 
 def test_no_files_is_nothing_to_do(tmp_path: Path, plain: Scratch) -> None:
     proc = run([str(PYTHON_BIN / "gemma-review"), "hook", "--"], tmp_path, plain.env)
-    assert proc.returncode == 0 and proc.stdout == ""
+    # Issue 23: run by hand, it says so in one line instead of nothing.
+    assert proc.returncode == 0
+    assert proc.stdout == "gemma-review: nothing to review: no files given (pre-commit passes the staged files)\n"
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -492,7 +494,7 @@ def test_usage_errors_are_one_line(plain: Scratch, args: list[str], message: str
 def test_files_not_staged_are_not_reviewed(plain: Scratch) -> None:
     plain.write("streak.py", BUGGY)  # on disk but never staged
     proc = plain.hook("streak.py")
-    assert proc.returncode == 0 and proc.stdout == ""
+    assert proc.returncode == 0 and proc.stdout == "gemma-review: nothing to review: nothing is staged\n"
     assert plain.fake.requests == []
 
 

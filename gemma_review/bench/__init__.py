@@ -39,12 +39,12 @@ from .report import (
 from .running import (
     Row, duration, gpu_memory, model_settings, preflight, run_model, sample_line, time_left, warm_up,
 )
-from .samples import Label, Sample, default_samples_dir, load_samples
+from .samples import Label, Sample, default_samples_dir, default_subset, load_samples
 from .scoring import CONFIDENCE_BUCKETS, Score, blocking_score, breakdown, only_category, rounded, score
 
 __all__ = [
     "CONFIDENCE_BUCKETS", "COLUMNS", "MIN_WIDTHS", "PANELS", "PLOT_HINT", "Label", "Row", "Sample", "Score",
-    "TableWriter", "blocking_score", "breakdown", "cells", "default_samples_dir", "duration", "figure_values", "gpu_memory",
+    "TableWriter", "blocking_score", "breakdown", "cells", "default_samples_dir", "default_subset", "duration", "figure_values", "gpu_memory",
     "load_samples", "markdown_foot", "markdown_head", "markdown_row", "model_settings", "only_category", "plot",
     "preflight", "quality_lines", "quality_text", "render_json", "render_markdown", "require_matplotlib", "rounded",
     "run", "run_model", "sample_line", "score", "time_left", "warm_up", "widths_for",

@@ -13,7 +13,7 @@ from .report import (
     TableWriter, markdown_foot, plot, quality_text, render_json, require_matplotlib,
 )
 from .running import Row, model_settings, preflight, run_model
-from .samples import default_samples_dir, load_samples
+from .samples import default_samples_dir, default_subset, load_samples
 
 
 def run(
@@ -23,11 +23,13 @@ def run(
     fmt: str = "markdown",
     plot_to: Path | None = None,
     only: Sequence[str] = (),
+    all_samples: bool = False,
 ) -> int:
     """Review the labelled ``samples`` with each of ``models`` (default: the settings' model).
 
     ``fmt`` is ``markdown`` or ``json``; ``plot_to`` names a PNG for the figures; ``only``
-    names a subset of the sample files.
+    names a subset of the sample files. Without ``only`` or ``all_samples``, the bundled
+    samples are cut to :func:`default_subset` (a folder passed as ``samples`` is reviewed whole).
     """
     from ..engine import ReviewEngine
     from ..errors import EXIT_OK
@@ -42,6 +44,15 @@ def run(
         if unknown:
             raise InputError(f"--only names {', '.join(unknown)}, not in {folder / 'labels.toml'}")
         loaded_samples = [s for s in loaded_samples if s.file in wanted]
+    subset_line = ""
+    if not only and not all_samples and samples is None:
+        subset = default_subset(loaded_samples)
+        if len(subset) < len(loaded_samples):
+            subset_line = (
+                f"bench: {len(subset)} of {len(loaded_samples)} samples ({', '.join(s.file for s in subset)}; "
+                "the smallest of each kind, not the easiest); --all for every sample\n"
+            )
+            loaded_samples = subset
     entries = [m.strip() for m in (models or [settings.model]) if m.strip()]
     entries = list(dict.fromkeys(entries))  # a model named twice runs once
     if not entries:
@@ -54,6 +65,7 @@ def run(
     markdown = fmt != "json"
     try:
         preflight(engines)
+        sys.stderr.write(subset_line)  # after the checks: an error stays the only line
         table = TableWriter(sys.stdout, [e.model_name for e in engines], loaded_samples)
         for engine in engines:
             if engine.backend_notice:

@@ -81,3 +81,29 @@ def load_samples(folder: Path) -> list[Sample]:
     if not samples:
         raise InputError(f"{labels_file} lists no [[samples]]")
     return samples
+
+
+# `bench` by default: a few samples, so a first run on the demo model ends in about a minute.
+DEFAULT_SUBSET_SIZE = 3
+
+
+def default_subset(samples: list[Sample], size: int = DEFAULT_SUBSET_SIZE) -> list[Sample]:
+    """The samples ``bench`` reviews without ``--all``: chosen by size and variety only, never by
+    how any model does on them. The smallest clean sample, then the smallest labelled sample of
+    each language not yet chosen (by file suffix), smallest first, until ``size``; in
+    labels.toml order."""
+    by_size = sorted(samples, key=lambda s: (s.path.stat().st_size, s.file))
+    chosen: list[Sample] = []
+    clean = next((s for s in by_size if s.clean), None)
+    if clean is not None:
+        chosen.append(clean)
+    languages = {Path(s.file).suffix for s in chosen}
+    for s in by_size:
+        if len(chosen) >= size:
+            break
+        suffix = Path(s.file).suffix
+        if s.clean or suffix in languages:
+            continue
+        chosen.append(s)
+        languages.add(suffix)
+    return [s for s in samples if any(s is c for c in chosen)]

@@ -1,4 +1,4 @@
-"""Stable JSON output (documented in the README; ``version`` bumps on breaking changes)."""
+"""Stable JSON output (documented in docs/cli.md; ``version`` bumps on breaking changes)."""
 
 from __future__ import annotations
 

@@ -131,14 +131,19 @@ def summary(result: ReviewResult, fix_command: str | None = None) -> str:
     fixable = sum(1 for f in result.findings if f.fix is not None)
     head = "No findings" if n == 0 else f"Found {n} finding{'s' if n != 1 else ''} ({', '.join(counts)})"
     files = len(result.files)
-    parts = [f"{head} in {files} file{'s' if files != 1 else ''}"]
     m = result.metrics
-    cached = f", {result.cached_units} cached" if result.cached_units else ""
-    parts.append(f"{result.units} unit{'s' if result.units != 1 else ''} reviewed{cached}")
-    timing = f"{result.wall_seconds:.1f}s, {m.total_seconds:.1f}s in the model"
-    if m.output_tokens:
-        timing += f" ({m.prompt_tokens} prompt + {m.output_tokens} output tokens, {m.decode_tps:.0f} tok/s)"
-    parts.append(timing)
+    if not files and not result.units and not result.cancelled:
+        # Plainly: nothing was reviewed (an empty diff, or every file skipped), not "No findings".
+        skipped = len(result.skips_to_tell())
+        parts = ["Nothing reviewed" + (f": {skipped} file{'s' if skipped != 1 else ''} skipped" if skipped else "")]
+    else:
+        parts = [f"{head} in {files} file{'s' if files != 1 else ''}"]
+        cached = f", {result.cached_units} cached" if result.cached_units else ""
+        parts.append(f"{result.units} unit{'s' if result.units != 1 else ''} reviewed{cached}")
+        timing = f"{result.wall_seconds:.1f}s, {m.total_seconds:.1f}s in the model"
+        if m.output_tokens:
+            timing += f" ({m.prompt_tokens} prompt + {m.output_tokens} output tokens, {m.decode_tps:.0f} tok/s)"
+        parts.append(timing)
     if who := answered_by(result):
         parts.append(who)
     line = "; ".join(parts) + "."
