@@ -68,7 +68,14 @@ class Decision:
     when: str = ""  # UTC date, YYYY-MM-DD
 
     def line(self) -> str:
-        return json.dumps({k: getattr(self, k) for k in FIELDS}, ensure_ascii=False)
+        # Readable UTF-8 in diffs; a lone surrogate (a file name or title that was not UTF-8)
+        # is escaped rather than written as bytes no UTF-8 reader could take back.
+        line = json.dumps({k: getattr(self, k) for k in FIELDS}, ensure_ascii=False)
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            line = json.dumps({k: getattr(self, k) for k in FIELDS})
+        return line
 
     @property
     def why(self) -> str:
@@ -344,7 +351,7 @@ def remember(cache_dir: Path, root: Path, findings: Iterable[Finding]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".last-", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(merged, out, ensure_ascii=False)
+            json.dump(merged, out)  # ASCII: a title with a lone surrogate (not UTF-8) must not fail the write
         os.replace(tmp, path)
-    except OSError:
+    except (OSError, ValueError):
         pass
