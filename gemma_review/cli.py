@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="check that reviewing can work here")
     add_model_options(doc)
+    add_options(doc, (JOBS,))
 
     bench = sub.add_parser("bench", help="compare models on the labelled samples")
     bench.add_argument("--models", help="comma-separated model names")

@@ -126,10 +126,12 @@ class Settings:
     max_file_bytes: int = setting(262144, "Skip larger files (256 KiB) with that reason; `0` = no limit.", low=0,
                                   high=INT32_MAX, must="0 (no limit) or a positive number of bytes")
     max_parallel: int = setting(1, "Requests in flight to one model server; raise it only for a server that batches "
-                                "(`OLLAMA_NUM_PARALLEL`, `llama-server -np`, vLLM).", low=1, high=MAX_PARALLEL,
+                                "(`OLLAMA_NUM_PARALLEL`, vLLM). Unset, a llama-server's slot count (`-np`) is used.",
+                                low=1, high=MAX_PARALLEL,
                                 flag="--jobs", metavar="N",
                                 flag_help="model requests in flight at once, for servers that batch "
-                                "(llama-server -np, vLLM, OLLAMA_NUM_PARALLEL); default 1")
+                                "(llama-server -np, vLLM, OLLAMA_NUM_PARALLEL); default the server's "
+                                "slot count where it reports one, else 1")
     # language server
     scope: str = setting("changes", "Language server: review the lines that differ from `HEAD`, or the whole `file`.",
                          choices=SCOPES)

@@ -287,6 +287,7 @@ class Doctor:
                 code = self.check_backend(backend)
                 if code == EXIT_OK:
                     self.context(backend)
+                    self.parallel(backend)
             finally:
                 backend.close()
         self.add(cache_check(self.settings))
@@ -335,6 +336,18 @@ class Doctor:
                 self.report.add("warn", "context events", f"last 7 days: {kinds} (split and sent again); latest: {recent[-1][3]}")
             else:
                 self.report.add("ok", "context events", "no prompt cut or refused in the last 7 days")
+
+    def parallel(self, backend: Backend) -> None:
+        """Requests in flight and where the number came from (``--jobs``, or the server's slots)."""
+        from .scheduler import parallelism
+
+        p = parallelism(backend, self.settings)
+        n = f"{p.jobs} request{'s' if p.jobs != 1 else ''} in flight"
+        if p.server_slots is not None and p.jobs > p.server_slots:
+            self.report.add("warn", "parallelism", f"{n}: {p.source}, but the server has {p.server_slots} slots; "
+                            "the rest wait in its queue, where their timeout runs: lower --jobs")
+        else:
+            self.report.add("ok", "parallelism", f"{n}: {p.source}")
 
     def install_hint(self) -> None:
         """No Ollama on this machine at all: say how to install it, not only `ollama pull`."""

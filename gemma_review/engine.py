@@ -34,7 +34,7 @@ from .run import Choice, ReviewRun
 if TYPE_CHECKING:
     from .fixes import FixDecision
 from .runner import token_for
-from .scheduler import Priority, Scheduler, shared_scheduler
+from .scheduler import Parallelism, Priority, Scheduler, parallelism, shared_scheduler
 from .textfile import split_lines
 from .tokens import estimate_tokens
 from .units import Unit, build_units
@@ -102,6 +102,7 @@ class ReviewEngine:
         self._repo_root: Path | None = None
         # Anything with .current() -> Decisions; `baseline --update` gives one without the baseline.
         self.decisions: DecisionStore | None = None
+        self._parallel: tuple[Backend, Parallelism] | None = None
 
     @property
     def scheduler(self) -> Scheduler:
@@ -109,8 +110,23 @@ class ReviewEngine:
         if self._scheduler is None:
             s = self.settings
             target = s.model_file if s.backend == "embedded" and s.model_file else s.host
-            self._scheduler = shared_scheduler(f"{s.backend}|{target}", s.max_parallel)
+            known = self._parallel[1].jobs if self._parallel is not None else s.max_parallel
+            self._scheduler = shared_scheduler(f"{s.backend}|{target}", known)
         return self._scheduler
+
+    @property
+    def parallelism(self) -> Parallelism:
+        """Requests in flight: ``--jobs`` when the user set it, else the server's slot count
+        (asked once, when a review first has something to send). The scheduler follows a
+        number the user or the server gave; a default leaves it as it was made."""
+        choice = self.choice
+        with self._lock:
+            if self._parallel is None or self._parallel[0] is not choice.backend:
+                self._parallel = (choice.backend, parallelism(choice.backend, choice.settings))
+            found = self._parallel[1]
+        if found.by != "default" and self.scheduler.max_parallel != found.jobs:
+            self.scheduler.resize(found.jobs)
+        return found
 
     # --- backend: chosen once, with the settings it runs with -----------------------
     @property

@@ -32,7 +32,7 @@ from .intake import FileChange
 from .policy import Folded, ShowPolicy
 from .result import SKIP_INPUT, SKIP_NOTHING, SKIP_SELECTED, Progress, ReviewResult, Skip, VerifyStats, measured_tps
 from .runner import CancelToken, in_order
-from .scheduler import Priority, Scheduler
+from .scheduler import Parallelism, Priority, Scheduler
 from .textfile import split_lines
 from .units import Unit
 
@@ -62,6 +62,9 @@ class RunHost(Protocol):
 
     @property
     def scheduler(self) -> Scheduler: ...
+
+    @property
+    def parallelism(self) -> Parallelism: ...
 
     @property
     def choice(self) -> Choice: ...
@@ -247,7 +250,7 @@ class ReviewRun:
         self.result.requests += len(requests)
         on_text = (lambda text: self.subscriber(ev.Streamed(text)))
         asker = Asker(host.choice.backend, settings, host.scheduler, host.guidelines, self.policy.cap, on_text, meter)
-        jobs = max(1, min(settings.max_parallel, len(requests)))
+        jobs = max(1, min(host.parallelism.jobs, len(requests)))
         if jobs == 1:  # findings are shown as they stream
             for request in requests:
                 token.check()

@@ -16,7 +16,7 @@ import itertools
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import ReviewCancelled
 
@@ -99,6 +99,44 @@ def _safe(priority: Priority) -> float:
         return float(priority())
     except Exception:  # a caller's priority function must never wedge the queue
         return 0.0
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """How many requests a review keeps in flight, and where that number came from."""
+
+    jobs: int
+    source: str
+    server_slots: int | None = None  # None: the server did not say
+    by: str = "default"  # "setting" (the user set it), "server" (its slot count) or "default"
+
+
+def parallelism(backend: Any, settings: Any, bound: int | None = None) -> Parallelism:
+    """``--jobs`` / ``max_parallel`` when the user set it, else the server's slot count
+    (llama-server's ``/props`` ``total_slots``) within the setting's bound, else the setting.
+
+    ``settings.origins`` says what the user set (a flag, an environment variable, a config
+    file, the editor); a default is not a choice, so the server's own count replaces it.
+    """
+    if bound is None:
+        from .config import MAX_PARALLEL
+
+        bound = MAX_PARALLEL
+    slots, where = None, ""
+    probe = getattr(backend, "server_slots", None)
+    if callable(probe):
+        try:
+            slots, where = probe()
+        except Exception:  # a probe is advice: a failing one leaves the setting in force
+            slots, where = None, ""
+    said = (getattr(settings, "origins", None) or {}).get("max_parallel")
+    if said:
+        return Parallelism(settings.max_parallel, f"set by {said}", slots, "setting")
+    if slots:
+        n = max(1, min(int(slots), bound))
+        capped = f", capped at {bound}" if slots > bound else ""
+        return Parallelism(n, f"{where} ({slots}{capped}); --jobs overrides it", slots, "server")
+    return Parallelism(max(1, settings.max_parallel), "the max_parallel default (the server does not report its slots)", None)
 
 
 _shared: dict[str, Scheduler] = {}

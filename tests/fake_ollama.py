@@ -102,6 +102,7 @@ class ContextRules:
     openai_n_ctx: int | None = None
     refuse: str = ""  # "" (cut like Ollama's /v1) | "llama.cpp" | "vllm"
     props: bool = False  # serve llama-server's /props with openai_n_ctx
+    total_slots: int | None = None  # /props total_slots (llama-server -np); None: num_parallel, else 1
     max_model_len: bool = False  # list vLLM's max_model_len at /v1/models
     tokenize: bool = False  # serve /tokenize (llama-server, vLLM)
     # A cut prompt is answered with a finding on the last line it kept, titled CUT_TITLE,
@@ -336,6 +337,7 @@ class FakeOllama:
         self._loaded: dict[str, tuple[datetime | None, int]] = {}  # model -> (expires, num_ctx)
         self._changed = threading.Condition()
         self._stopping = threading.Event()
+        self.num_parallel = num_parallel
         self._slots = threading.BoundedSemaphore(num_parallel) if num_parallel else None
         self._conns: set[socket.socket] = set()
         self._server: _Server | None = None
@@ -619,7 +621,8 @@ class _Handler(BaseHTTPRequestHandler):
                 {"id": name, "object": "model", "created": 0, "owned_by": "library", **extra} for name in self.fake.models
             ]})
         elif path == "/props" and rules is not None and rules.props:
-            self._json(200, {"default_generation_settings": {"n_ctx": rules.openai_n_ctx}, "total_slots": 1})
+            slots = rules.total_slots or self.fake.num_parallel or 1
+            self._json(200, {"default_generation_settings": {"n_ctx": rules.openai_n_ctx}, "total_slots": slots})
         elif path == "/":
             self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
         elif path == "/api/version":

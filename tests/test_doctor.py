@@ -13,7 +13,7 @@ from gemma_review import doctor, smoke_model
 from gemma_review.backends.ollama import unavailable_message
 from gemma_review.cli import main
 from gemma_review.doctor import Check, gpu_memory_check, parse_version
-from tests.fake_ollama import FakeOllama, Reply
+from tests.fake_ollama import ContextRules, FakeOllama, Reply
 from tests.real_model import LlamaServer  # noqa: F401
 from tests.helpers import free_port
 
@@ -338,3 +338,24 @@ def test_doctor_is_a_typed_call(tmp_path: Path, fake_ollama: FakeOllama) -> None
     assert code == 0 and SUMMARY_OK.match(lines[-1])
     assert "ok    config: defaults (no config file found)" in lines
     assert any(line.startswith("ok    context: ") and line.endswith("num_ctx 4096") for line in lines)
+
+
+@pytest.mark.parametrize("args, check", [
+    ([], ("ok", "3 requests in flight: the server's /props total_slots (3); --jobs overrides it")),
+    (["--jobs", "1"], ("ok", "1 request in flight: set by --jobs")),
+    (["--jobs", "8"], ("warn", "8 requests in flight: set by --jobs, but the server has 3 slots; the rest wait in "
+                               "its queue, where their timeout runs: lower --jobs")),
+])
+def test_doctor_shows_the_parallelism_and_where_it_came_from(
+    capsys: pytest.CaptureFixture[str], args: list[str], check: tuple[str, str]
+) -> None:
+    with FakeOllama(num_parallel=3, context=ContextRules(props=True, total_slots=3)) as fake:
+        code, checks, lines = doctor_run(capsys, "--backend", "openai", "--host", fake.url, "--num-predict", "16", *args)
+    assert code == 0, "\n".join(lines)
+    assert checks["parallelism"] == check
+
+
+def test_doctor_parallelism_without_a_slot_count(capsys: pytest.CaptureFixture[str], fake_ollama: FakeOllama) -> None:
+    code, checks, lines = doctor_run(capsys, "--host", fake_ollama.url)
+    assert code == 0, "\n".join(lines)
+    assert checks["parallelism"] == ("ok", "1 request in flight: the max_parallel default (the server does not report its slots)")

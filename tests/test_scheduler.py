@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from gemma_review.cli import main
-from gemma_review.config import Settings
+from gemma_review.config import Settings, load_settings
 from gemma_review.engine import ReviewEngine
 from gemma_review.errors import ModelError, ReviewCancelled
 from gemma_review.intake import FileChange
-from gemma_review.scheduler import Scheduler, shared_scheduler
+from gemma_review.scheduler import Parallelism, Scheduler, parallelism, shared_scheduler
 from tests.helpers import SAMPLES
-from tests.fake_ollama import FakeOllama, Reply
+from tests.fake_ollama import ContextRules, FakeOllama, Reply
 
 
 def source(i: int) -> str:
@@ -170,3 +170,70 @@ def test_jobs_must_be_positive(work: Path, capsys: pytest.CaptureFixture[str]) -
     _out, err = capsys.readouterr()
     # The error names the flag the user typed, not the internal setting (max_parallel).
     assert code == 2 and "--jobs must be a whole number from 1 to 64, got 0" in err and "max_parallel" not in err
+
+
+def _big_files(n: int) -> list[FileChange]:
+    """Files too big to share a request: one request each."""
+    big = ["\n".join(f"def f_{i}_{k}(x):\n    return x * {k}\n" for k in range(60)) for i in range(n)]
+    return [FileChange(f"m{i}.py", text, None) for i, text in enumerate(big)]
+
+
+def _slots_server(slots: int) -> FakeOllama:
+    """An OpenAI-compatible server whose llama-server /props reports ``slots`` (and really has them)."""
+    return FakeOllama(responder=Reply(first_token_delay=0.3), num_parallel=slots,
+                      context=ContextRules(props=True, total_slots=slots))
+
+
+@pytest.mark.parametrize("jobs, peak", [(None, 3), (1, 1)])
+def test_jobs_follow_the_servers_slots_unless_set(jobs: int | None, peak: int, tmp_path: Path) -> None:
+    # Not set: the server's /props total_slots (3). Set (--jobs 1): the setting wins.
+    overrides = {"max_parallel": jobs} if jobs is not None else {}
+    with _slots_server(3) as server:
+        overrides.update(backend="openai", host=server.url, model="gemma4:e4b", cache=False, num_ctx=2048, num_predict=256)
+        s = load_settings(tmp_path, env={}, overrides=overrides).settings
+        sched = Scheduler(s.max_parallel)
+        eng = ReviewEngine(s, root=Path.cwd(), scheduler=sched)
+        result = eng.review(_big_files(6))
+        eng.close()
+    assert result.requests >= 6 and not result.notes
+    assert sched.peak == peak and sched.max_parallel == peak and sched.sent == result.requests
+    assert eng.parallelism.jobs == peak
+    assert eng.parallelism.source == ("set by --jobs" if jobs else "the server's /props total_slots (3); --jobs overrides it")
+
+
+def test_cli_jobs_from_the_server_and_explicit_jobs_wins(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gemma_review import scheduler as scheduler_module
+
+    for name, text in zip(("a.py", "b.py", "c.py", "d.py", "e.py", "f.py"), (f.text for f in _big_files(6))):
+        (work / name).write_text(text or "")
+    peaks = []
+    with _slots_server(3) as server:
+        for extra in ([], ["--jobs", "1"]):
+            scheduler_module._shared.pop(f"openai|{server.url}", None)
+            code = main(["review", "a.py", "b.py", "c.py", "d.py", "e.py", "f.py", "--format", "json", "--no-cache",
+                         "--backend", "openai", "--host", server.url, "--num-ctx", "2048", "--num-predict", "256", *extra])
+            _out, err = capsys.readouterr()
+            assert code in (0, 1), err
+            peaks.append(scheduler_module._shared[f"openai|{server.url}"].peak)
+    assert peaks == [3, 1]
+
+
+def test_servers_without_slots_keep_the_setting() -> None:
+    # Ollama reports no slot count: the default (1) stays, said as a default.
+    with FakeOllama(responder=Reply(first_token_delay=0.05), num_parallel=4) as server:
+        sched = Scheduler(1)
+        s = Settings(backend="ollama", host=server.url, cache=False, num_ctx=2048, num_predict=256)
+        eng = ReviewEngine(s, root=Path.cwd(), scheduler=sched)
+        eng.review(_big_files(3))
+        eng.close()
+    assert sched.peak == 1
+    assert eng.parallelism == Parallelism(1, "the max_parallel default (the server does not report its slots)", None, "default")
+
+
+def test_slot_count_is_capped_by_the_settings_bound() -> None:
+    class Big:
+        def server_slots(self) -> tuple[int, str]:
+            return 500, "the server's /props total_slots"
+
+    p = parallelism(Big(), Settings(), bound=64)
+    assert p.jobs == 64 and p.server_slots == 500 and "capped at 64" in p.source

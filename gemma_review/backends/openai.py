@@ -425,6 +425,15 @@ class OpenAIChatClient:
                     return int(m["max_model_len"]), "the server's max_model_len at /v1/models"
         return None, ""
 
+    def server_slots(self) -> int | None:
+        """How many requests the server decodes at once: llama-server's ``/props``
+        ``total_slots`` (``-np``); None when it does not say (vLLM, Ollama's /v1, LM Studio)."""
+        props = self.get_json("/props")
+        slots = props.get("total_slots") if isinstance(props, dict) else None
+        if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0:
+            return slots
+        return None
+
     def served_models(self) -> list[str] | None:
         """The model ids at ``/v1/models``; None when the server does not answer."""
         listing = self.get_json("/v1/models")
@@ -480,6 +489,11 @@ class OpenAIBackend:
 
     def context_size(self) -> tuple[int | None, str]:
         return self.client.server_context()
+
+    def server_slots(self) -> tuple[int | None, str]:
+        """The server's own slot count, for ``--jobs`` when the user did not set it."""
+        slots = self.client.server_slots()
+        return (slots, "the server's /props total_slots") if slots else (None, "")
 
     def info(self) -> BackendInfo:
         """For ``doctor``: the models the server lists and, for llama.cpp, its context size."""
