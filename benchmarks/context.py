@@ -128,27 +128,32 @@ def main() -> None:
         print("\nembedded tokenizer: skipped (the demo model is not installed)")
         return
     backend = EmbeddedBackend(Settings(backend="embedded", model_file=str(path), num_ctx=args.num_ctx))
-    times: list[float] = []
+    started = time.perf_counter()
+    ready = backend.local_tokenizer(wait=True) is not None
+    print(f"\nGemma tokenizer ({path.name}): in-process tokenizer "
+          + (f"ready in {time.perf_counter() - started:.1f} s" if ready else "unavailable"))
+    http = backend._client_for_model(backend.load())  # llama.cpp's /tokenize, as before
+    for label, counter in (("llama.cpp /tokenize over the socket", http.count_tokens), ("count_tokens", backend.count_tokens)):
+        times: list[float] = []
 
-    def count(messages: list[dict[str, str]]) -> int:
-        t = time.perf_counter()
-        n = backend.count_tokens(messages)
-        times.append(time.perf_counter() - t)
-        assert n is not None, "the embedded llama.cpp should count"
-        return n + 8 * len(messages)
+        def count(messages: list[dict[str, str]]) -> int:
+            t = time.perf_counter()
+            n = counter(messages)
+            times.append(time.perf_counter() - t)
+            assert n is not None, "the embedded llama.cpp should count"
+            return n + 8 * len(messages)
 
-    count([{"role": "user", "content": "warm up"}])
-    times.clear()
-    print(f"\nGemma tokenizer (embedded llama.cpp, {path.name}):")
-    for name, files in sets.items():
-        n, over, fills = before(engine, files, settings, count)
-        print(f"  {name:22} before: {n} requests, {over} over the context, mean fill {statistics.mean(fills):.2f}")
-    times.sort()
-    p95 = times[int(0.95 * (len(times) - 1))]
-    print(f"  true count per request: p50 {statistics.median(times) * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms "
-          f"over {len(times)} requests")
+        count([{"role": "user", "content": "warm up"}])
+        times.clear()
+        print(f"  through {label}:")
+        for name, files in sets.items():
+            n, over, fills = before(engine, files, settings, count)
+            print(f"  {name:22} before: {n} requests, {over} over the context, mean fill {statistics.mean(fills):.2f}")
+        times.sort()
+        p95 = times[int(0.95 * (len(times) - 1))]
+        print(f"  true count per request: p50 {statistics.median(times) * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms "
+              f"over {len(times)} requests")
     backend.close()
-
 
 if __name__ == "__main__":
     main()

@@ -185,3 +185,50 @@ def test_doctor_warns_when_the_servers_context_is_unknown(folder: Path, capsys) 
         out, err = capsys.readouterr()
     line = next(x for x in (out + err).splitlines() if "context in use" in x)
     assert "unknown" in line and "8192" in line, line
+
+
+@pytest.mark.real_model
+def test_two_line_and_cjk_emoji_folder_reviewed_fully_with_the_real_demo_model(
+    folder: Path, capsys, smoke_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The folder on the real Gemma tokenizer (embedded llama.cpp), with a context
+    # small enough that several requests are needed: every file lands in a request the
+    # server neither cut nor refused, none is skipped, the run exits 0 or 1.
+    from gemma_review.backends.embedded import EmbeddedBackend
+    from gemma_review.context import CUT_SLACK
+
+    # Small enough to run in well under a minute on a loaded 2-core machine: 48 files and
+    # 16-token answers. Units are cut before the first true count, with the instructions
+    # estimated at 1.5 x 3 bytes per token (about 1430 tokens): a context below about 1700
+    # is refused as leaving no room for code, so 2048 is the smallest round one.
+    n_ctx = 2048
+    names = two_line_files(folder, 40)
+    for i in range(8):
+        name = f"n{i:03}.py"
+        (folder / name).write_text(f"def g{i}(x):\n    # 値に {i} を加える 🙂 ajoute {i} élément\n    return x + {i}\n", encoding="utf-8")
+        names.append(name)
+    sent: list[tuple[str, int]] = []  # (prompt text, prompt tokens llama.cpp read)
+    real_stream = EmbeddedBackend.stream_chat
+
+    def recording(self, request, cancel=None):
+        text = "\n".join(m["content"] for m in request.messages)
+        for chunk in real_stream(self, request, cancel):
+            if chunk.done and chunk.metrics is not None:
+                sent.append((text, chunk.metrics.prompt_tokens + (chunk.metrics.cached_prompt_tokens or 0)))
+            yield chunk
+
+    monkeypatch.setattr(EmbeddedBackend, "stream_chat", recording)
+    code, data, err = review(
+        capsys, "--backend", "embedded", "--model-file", str(smoke_gguf), "--num-ctx", str(n_ctx),
+        "--num-predict", "16", "--timeout", "120", "--no-cache",
+    )
+    assert code in (0, 1), err
+    assert len(sent) >= 2, "the context must be small enough that the folder needs several requests"
+    whole = [text for text, tokens in sent if 0 < tokens < n_ctx - CUT_SLACK]
+    assert len(whole) == len(sent), [tokens for _, tokens in sent]
+    missing = [n for n in names if not any(f"File: {n} " in t or f"File: {n}\n" in t or n in t for t in whole)]
+    assert not missing, f"{len(missing)} files never in a request: {missing[:5]}"
+    # (A note that a 16-token *answer* was cut off at num_predict is expected and harmless.)
+    bad = ("not reviewed", "the server cut the prompt", "refused the prompt")
+    assert not any(b in note for b in bad for note in data.get("notes", [])), data.get("notes")
+    assert not data.get("skipped"), data.get("skipped")
