@@ -19,6 +19,7 @@ from typing import Any
 from .findings import Finding
 
 SCHEMA_VERSION = 1
+VERDICT_KINDS = ("shown", "fixed", "dismissed", "ignored")  # columns of the verdicts table
 
 
 def default_cache_dir() -> Path:
@@ -66,6 +67,17 @@ class ReviewCache:
                         )
                         conn.execute(
                             "CREATE TABLE IF NOT EXISTS context_events (model TEXT, kind TEXT, at REAL, detail TEXT)"
+                        )
+                        # What people did with findings (gemma_review.verdicts); added by
+                        # CREATE IF NOT EXISTS, so a cache made by an older version just gains it.
+                        conn.execute(
+                            "CREATE TABLE IF NOT EXISTS verdicts (root TEXT, category TEXT, severity TEXT, "
+                            "shown INTEGER DEFAULT 0, fixed INTEGER DEFAULT 0, dismissed INTEGER DEFAULT 0, "
+                            "ignored INTEGER DEFAULT 0, PRIMARY KEY (root, category, severity))"
+                        )
+                        conn.execute(
+                            "CREATE TABLE IF NOT EXISTS verdicts_seen (root TEXT, kind TEXT, fingerprint TEXT, "
+                            "day TEXT, PRIMARY KEY (root, kind, fingerprint, day))"
                         )
                         break
                     except sqlite3.OperationalError:
@@ -145,6 +157,44 @@ class ReviewCache:
 
     def context_events(self, since: float) -> list[tuple[str, str, float, str]]:
         return self._all("SELECT model, kind, at, detail FROM context_events WHERE at >= ? ORDER BY at", (since,))
+
+    # --- what people did with findings (gemma_review.verdicts) -------------------------
+    def count_verdicts(self, root: str, kind: str, items: list[tuple[str, str, str]], day: str | None = None) -> int:
+        """Add one ``kind`` per (category, severity, fingerprint); with ``day``, a fingerprint
+        counts once per day (a re-review of the same code is not a new showing). Rows counted."""
+        if kind not in VERDICT_KINDS or not items:
+            return 0
+        counted = 0
+        try:
+            conn = self._connect()
+            try:
+                with conn:
+                    conn.execute("BEGIN")
+                    if day is not None:
+                        conn.execute("DELETE FROM verdicts_seen WHERE day < date(?, '-2 days')", (day,))
+                    for category, severity, fp in items:
+                        if day is not None and conn.execute(
+                            "INSERT OR IGNORE INTO verdicts_seen VALUES (?, ?, ?, ?)", (root, kind, fp, day)
+                        ).rowcount == 0:
+                            continue
+                        conn.execute(
+                            f"INSERT INTO verdicts (root, category, severity, {kind}) VALUES (?, ?, ?, 1) "
+                            f"ON CONFLICT (root, category, severity) DO UPDATE SET {kind} = {kind} + 1",
+                            (root, category, severity),
+                        )
+                        counted += 1
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError):
+            return 0  # counting is a convenience: a read-only cache only loses it
+        return counted
+
+    def verdict_counts(self, root: str) -> list[tuple[str, str, int, int, int, int]]:
+        """(category, severity, shown, fixed, dismissed, ignored) of one repository."""
+        return self._all(
+            "SELECT category, severity, shown, fixed, dismissed, ignored FROM verdicts WHERE root = ? "
+            "ORDER BY category, severity", (root,)
+        )
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         rows = self._all(sql, args)

@@ -18,7 +18,7 @@ from typing import Sequence
 from . import __version__
 from .errors import EXIT_OK, EXIT_USAGE, GemmaReviewError
 from .report import FORMATS
-from .options import FILTER_OPTIONS, JOBS, STRICT, VERIFY, Option, fail_on_option, model_options, overrides_from
+from .options import CONFIG, FILTER_OPTIONS, JOBS, STRICT, VERIFY, Option, fail_on_option, model_options, overrides_from
 from .terminal import one_line
 
 
@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("action", choices=("prune",), help="prune: remove records whose code is gone")
     ds.add_argument("--dry-run", action="store_true", help="say how many would go; change nothing")
 
+    st = sub.add_parser("stats", help="what happened to this repository's findings here, and what learn would adapt")
+    add_options(st, (CONFIG,))
+
     cache = sub.add_parser("cache", help="show or clear the review cache")
     cache.add_argument("action", choices=("info", "clear"))
     return parser
@@ -222,6 +225,12 @@ def dispatch(args: argparse.Namespace) -> int:
                          all_samples=args.all_samples)
     if args.command == "cache":
         return run_cache(args.action)
+    if args.command == "stats":
+        from .config import load_settings
+        from .decide import repo_root
+        from .verdicts import stats
+
+        return stats(load_settings(Path.cwd(), config_file=args.config).settings, repo_root(Path.cwd()))
     if args.command == "dismiss":
         from . import decide
 

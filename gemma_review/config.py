@@ -117,6 +117,13 @@ class Settings:
                            "skipped (binary, too large, excluded, unreadable): for CI, which must not pass having "
                            "reviewed nothing.", flag="--strict", editor=False,
                            flag_help="exit 2 when nothing was reviewed because every file was skipped (for CI)")
+    # Off by default, and never from a repository's config file: a team's and CI's results stay
+    # reproducible; each developer may opt in (their config, the editor). Not `review=True`: the
+    # learned examples themselves are in the cache key, so learn with nothing learned costs no re-review.
+    learn: bool = setting(False, "Adapt to this machine's verdicts on this repository's findings: categories "
+                          "mostly dismissed or ignored need more confidence, and the prompt carries a few of "
+                          "the team's dismissals (see [Learning](learning.md)). Never taken from a "
+                          "repository's config file.", trusted_only=True)
     # A repository's own list (config files); not an editor setting, so a team shares one answer.
     default_exclude: list[str] = setting(list(DEFAULT_EXCLUDE_PATTERNS), "Globs never reviewed unless an `include` "
                                          "pattern names the file (keys, lock files, minified bundles, vendored "

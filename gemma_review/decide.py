@@ -85,7 +85,8 @@ def dismiss(fingerprints: Sequence[str], reason: str = "", verdict: str = "dismi
     if verdict not in DISMISS_VERDICTS:
         raise InputError(f"--verdict must be one of {', '.join(DISMISS_VERDICTS)}")
     root = repo_root(cwd)
-    known = dec.recall(memory_dir(load_settings(cwd).settings), root)
+    settings = load_settings(cwd).settings
+    known = dec.recall(memory_dir(settings), root)
     found = []
     for fp in fingerprints:
         f = known.get(fp.strip().lower())
@@ -97,6 +98,10 @@ def dismiss(fingerprints: Sequence[str], reason: str = "", verdict: str = "dismi
         check_reason(str(f.get("category")), reason, fp)
         found.append(f)
     path = record_findings(root, found, verdict, reason)
+    from .verdicts import record
+
+    record(settings, root, "dismissed", [(str(f.get("category")), str(f.get("severity", "")), str(f.get("fingerprint")))
+                                         for f in found])
     n = len(found)
     print(f"{verdict} {n} finding{'s' if n != 1 else ''} in {path.relative_to(root)}; commit it to share with the team")
     return EXIT_OK

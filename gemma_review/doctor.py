@@ -252,9 +252,10 @@ def cache_check(settings: Settings) -> Check:
 
 
 class Doctor:
-    def __init__(self, settings: Settings, report: Report) -> None:
+    def __init__(self, settings: Settings, report: Report, cwd: Path | None = None) -> None:
         self.settings = settings
         self.report = report
+        self.cwd = cwd or Path.cwd()
 
     def add(self, check: Check) -> Check:
         return self.report.add(check.verdict, check.name, check.detail)
@@ -291,6 +292,10 @@ class Doctor:
             finally:
                 backend.close()
         self.add(cache_check(self.settings))
+        from .decide import repo_root
+        from .verdicts import doctor_line
+
+        self.report.add("ok", "learning", doctor_line(self.settings, repo_root(self.cwd)))
         fails, warns = self.report.count("fail"), self.report.count("warn")
         if code != EXIT_OK or fails:
             self.report.stream.write("reviewing cannot work here: fix the fail line(s) above\n")
@@ -557,4 +562,4 @@ def run(
     report.add("ok", "config", str(loaded.config_file) if loaded.config_file else "defaults (no config file found)")
     for warning in loaded.warnings:
         report.add("warn", "config", warning)
-    return Doctor(loaded.settings, report).run()
+    return Doctor(loaded.settings, report, cwd).run()

@@ -33,6 +33,7 @@ from .run import Choice, ReviewRun
 
 if TYPE_CHECKING:
     from .fixes import FixDecision
+    from .verdicts import Learning
 from .runner import token_for
 from .scheduler import Parallelism, Priority, Scheduler, parallelism, shared_scheduler
 from .textfile import split_lines
@@ -181,6 +182,10 @@ class ReviewEngine:
         n_ctx = meter.n_ctx if meter is not None else s.num_ctx
         overhead = sum(estimate(m["content"]) for m in review_messages(_EMPTY_UNIT, self.guidelines))
         budget = n_ctx - s.num_predict - overhead - HEADER_TOKENS
+        if s.learn:  # room for the examples block, whether or not a file gets one
+            from .verdicts import EXAMPLE_BUDGET
+
+            budget -= EXAMPLE_BUDGET
         if budget < 128 and meter is not None:
             # A server context smaller than num_ctx: one unit a request, with less room to answer.
             budget = n_ctx - min(s.num_predict, MIN_ANSWER) - overhead - HEADER_TOKENS
@@ -223,7 +228,10 @@ class ReviewEngine:
         b = self.backend
         return f"{getattr(b, 'name', '?')}:{getattr(b, 'model', '?')}"
 
-    def cache_key(self, unit: Unit) -> str:
+    def cache_key(self, unit: Unit, learned: str = "") -> str:
+        """``learned``: the examples block the unit's prompt carries (learn = true); only a
+        non-empty block is in the key, so with nothing learned the key is what it always was."""
+        extra = [learned] if learned else []
         return unit_key(
             PROMPT_VERSION,
             self.model_identity(),
@@ -234,6 +242,7 @@ class ReviewEngine:
             list(unit.lines),
             sorted(c - unit.start for c in unit.changed),
             [[at - unit.start, list(gone), cut] for at, gone, cut in unit.removed],
+            *extra,
         )
 
     _cache_key = cache_key
@@ -264,6 +273,19 @@ class ReviewEngine:
         """Keep what a review showed, so ``gemma-review dismiss FINGERPRINT`` can record it."""
         if findings:
             remember(memory_dir(self.settings), self.repo_root, findings)
+
+    def learning(self, decisions: Decisions | None) -> Learning:
+        """What ``learn = true`` adapts for a run (nothing with learn off)."""
+        from .verdicts import learning
+
+        return learning(self.settings, self.repo_root, decisions)
+
+    def count_verdicts(self, kind: str, findings: list[Finding], once_a_day: bool = False) -> None:
+        """Count what happened to findings on this machine (gemma_review.verdicts)."""
+        if findings:
+            from .verdicts import record_findings
+
+            record_findings(self.settings, self.repo_root, kind, findings, once_a_day)
 
     def selected(self, change: FileChange) -> str | None:
         """Why ``change`` is not reviewed (include/exclude, default excludes, generated, size), or None."""

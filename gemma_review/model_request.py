@@ -108,6 +108,8 @@ class Asker:
         self.guidelines = guidelines
         self.cap = cap
         self.on_text = on_text
+        # learn = true: the examples block for a request's file ("" for none)
+        self.learned: Callable[[str], str] = lambda path: ""
 
     def ask(
         self,
@@ -132,7 +134,8 @@ class Asker:
         s = self.settings
         meter = self.meter
         n_ctx = meter.n_ctx
-        messages = encodable_messages(request_messages(request, self.guidelines, sizes))
+        learned = self.learned(request.units[0].path) if request.units else ""
+        messages = encodable_messages(request_messages(request, self.guidelines, sizes, learned))
         count, exact = meter.count(messages)
         units = len(request.units)
         where = request.where

@@ -106,15 +106,20 @@ def render(units: Sequence[Unit], file_sizes: dict[str, int] | None = None) -> s
     return "\n\n".join(blocks)
 
 
-def request_messages(request: Request, guidelines: str = "", file_sizes: dict[str, int] | None = None) -> list[dict[str, str]]:
-    """Chat messages for a request; a single unit reads exactly as ``prompt.review_messages`` makes it."""
+def request_messages(request: Request, guidelines: str = "", file_sizes: dict[str, int] | None = None,
+                     learned: str = "") -> list[dict[str, str]]:
+    """Chat messages for a request; a single unit reads exactly as ``prompt.review_messages`` makes it.
+
+    ``learned``: the examples block of ``learn = true``, after the guidelines."""
     from .prompt import SYSTEM_PROMPT, review_messages
 
     if len(request.units) == 1:
-        return review_messages(request.units[0], guidelines)
+        return review_messages(request.units[0], guidelines, learned)
     parts = []
     if guidelines:
         parts.append(f"Project review guidelines (follow them):\n{guidelines}\n")
+    if learned:
+        parts.append(learned)
     parts.append(render(request.units, file_sizes))
     return [
         {"role": "system", "content": SYSTEM_PROMPT},

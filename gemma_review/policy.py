@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import Mapping
 
 from . import findings as fnd
 from .config import CATEGORIES, Settings, parse_severity_limits
@@ -34,14 +35,20 @@ class Folded:
 # The detail of a "severity filter" drop: which setting hid it (the notes say how to see it).
 BY_SEVERITY = "min_severity"
 BY_CATEGORY = "categories"
+LEARNED = "learned"  # the detail of a "below confidence" drop by a threshold `learn = true` raised
 
 
-def why_hidden(f: Finding, settings: Settings, changed: set[int] | frozenset[int] | None, file_lines: list[str]) -> tuple[str, str] | None:
-    """(DROP_REASONS key, detail) of the filter that hides ``f``, or None when it passes."""
+def why_hidden(f: Finding, settings: Settings, changed: set[int] | frozenset[int] | None, file_lines: list[str],
+               learned: Mapping[str, float] | None = None) -> tuple[str, str] | None:
+    """(DROP_REASONS key, detail) of the filter that hides ``f``, or None when it passes.
+
+    ``learned``: per category, a min_confidence ``learn = true`` raised (gemma_review.verdicts)."""
     if changed is not None and not fnd.in_changed(f, changed):
         return "outside changed lines", ""
     if f.confidence < settings.min_confidence:
         return "below confidence", ""
+    if learned and f.confidence < learned.get(f.category, 0.0):
+        return "below confidence", LEARNED
     if not f.at_least(settings.min_severity):
         return "severity filter", BY_SEVERITY
     if f.category not in settings.categories:
@@ -62,6 +69,7 @@ class ShowPolicy:
     _hidden_once: set[tuple[str, str, str]] = field(default_factory=set)
     decisions: Decisions | None = None  # the repository's .gemma-review store
     dismissed: list[Finding] = field(default_factory=list)  # matched a decision (SARIF keeps them)
+    learned: dict[str, float] = field(default_factory=dict)  # per category, min_confidence raised by learn
 
     def __post_init__(self) -> None:
         if not self.limits:
@@ -81,7 +89,7 @@ class ShowPolicy:
         problem as a finding the team dismissed is dismissed with it.
         """
         f = self.cap(f)
-        why = why_hidden(f, self.settings, changed, file_lines)
+        why = why_hidden(f, self.settings, changed, file_lines, self.learned)
         if why is not None:
             reason, detail = why
             if (reason, detail, f.fingerprint) not in self._hidden_once:  # a cached copy counts once
@@ -137,6 +145,9 @@ class ShowPolicy:
             reason, detail = key
             if reason == "outside changed lines":
                 out.append(f"{what} outside the changed lines hidden; reviewing the whole file shows {them}")
+            elif reason == "below confidence" and detail == LEARNED:
+                out.append(f"{what} below the min_confidence learned for their category hidden "
+                           f"(learn = true); --explain says why, learn = false shows {them}")
             elif reason == "below confidence":
                 out.append(f"{what} below min_confidence {s.min_confidence:g} hidden; --min-confidence 0 shows {them}")
             elif detail == BY_SEVERITY:
@@ -161,6 +172,7 @@ def _swap(items: list[Finding], old: Finding, new: Finding) -> None:
 NOTE_ORDER = (
     ("outside changed lines", ""),
     ("below confidence", ""),
+    ("below confidence", LEARNED),
     ("severity filter", BY_SEVERITY),
     ("severity filter", BY_CATEGORY),
     ("suppressed", ""),

@@ -181,10 +181,14 @@ def load_guidelines(root: Path, configured: str | None) -> str:
     return ""
 
 
-def review_messages(unit: Unit, guidelines: str = "") -> list[dict[str, str]]:
+def review_messages(unit: Unit, guidelines: str = "", learned: str = "") -> list[dict[str, str]]:
+    """``learned``: the team's dismissals (``learn = true``), after the instructions and the
+    guidelines, so the prefix a server caches reads the same with and without them."""
     parts = []
     if guidelines:
         parts.append(f"Project review guidelines (follow them):\n{guidelines}\n")
+    if learned:
+        parts.append(learned)
     scope = "the whole file" if unit.whole_file else "a changed region"
     parts.append(
         f"File: {unit.path} ({display_language(unit.language, unit.path)}), lines {unit.start}-{unit.end}, {scope}:"

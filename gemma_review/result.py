@@ -79,6 +79,7 @@ class ReviewResult:
     cached_units: int = 0
     files: dict[str, FileChange] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    adapted: list[str] = field(default_factory=list)  # what learn = true adapted, for --explain
     cancelled: bool = False
     backend: str = ""
     model: str = ""  # the model that answered (auto may pick another than settings.model)

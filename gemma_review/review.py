@@ -198,6 +198,7 @@ def run(
     remaining = result.findings
     if output.fix:
         remaining = apply_all_fixes(result)
+        engine.count_verdicts("fixed", [f for f in result.findings if all(f is not r for r in remaining)])
     if settings.fail_on == "never":
         return EXIT_OK
     return EXIT_FINDINGS if any(f.at_least(settings.fail_on) for f in remaining) else EXIT_OK

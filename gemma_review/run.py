@@ -38,6 +38,7 @@ from .units import Unit
 
 if TYPE_CHECKING:
     from .fixes import FixDecision
+    from .verdicts import Learning
     from .model_request import Answer
     from .packing import Request
 
@@ -81,13 +82,17 @@ class RunHost(Protocol):
 
     def unit_token_budget(self, settings: Settings | None = None, meter: TokenMeter | None = None) -> int: ...
 
-    def cache_key(self, unit: Unit) -> str: ...
+    def cache_key(self, unit: Unit, learned: str = "") -> str: ...
 
     def decide_fix(self, f: Finding, text: str) -> FixDecision: ...
 
     def current_decisions(self) -> Decisions | None: ...
 
     def remember(self, findings: list[Finding]) -> None: ...
+
+    def learning(self, decisions: Decisions | None) -> Learning: ...
+
+    def count_verdicts(self, kind: str, findings: list[Finding], once_a_day: bool = False) -> None: ...
 
 
 @dataclass
@@ -108,6 +113,8 @@ class ReviewRun:
     result: ReviewResult = field(default_factory=ReviewResult)
     files: dict[str, _File] = field(default_factory=dict)  # planned so far
     _policy: ShowPolicy | None = None
+    _learning: Learning | None = None
+    _suppressed: list[Finding] = field(default_factory=list)  # hidden by an ignore comment (counted as ignored)
     _pending_writes: list[tuple[str, int, list[Finding], bool]] = field(default_factory=list)
     _done: int = 0
     _total: int = 0
@@ -143,17 +150,39 @@ class ReviewRun:
         if self._policy is not None and self._policy.decisions is not None:
             self._note_stale(self._policy.decisions)
         self.host.remember(r.findings + r.dismissed)
+        self._count_verdicts()
         for note in self._policy.notes() if self._policy else []:
             self._note(note)
         r.wall_seconds = time.monotonic() - started
         self.subscriber(ev.Done(r))
         return r
 
+    def _count_verdicts(self) -> None:
+        """Shown and ignore-comment findings, once per fingerprint a day (gemma_review.verdicts)."""
+        count = getattr(self.host, "count_verdicts", None)
+        if count is None:
+            return
+        count("shown", self.result.findings, once_a_day=True)
+        count("ignored", self._suppressed, once_a_day=True)
+        if self._learning is not None:
+            self.result.adapted = self._learning.explain()
+
+    @property
+    def learned(self) -> Learning:
+        """What ``learn = true`` adapts in this run (nothing with learn off)."""
+        if self._learning is None:
+            from .verdicts import Learning
+
+            make = getattr(self.host, "learning", None)
+            self._learning = make(self.policy.decisions) if make is not None else Learning()
+        return self._learning
+
     @property
     def policy(self) -> ShowPolicy:
         if self._policy is None:  # made once the backend is chosen: the demo model caps settings
             decisions = self.host.current_decisions()
             self._policy = ShowPolicy(self._settings, decisions=decisions)
+            self._policy.learned = self.learned.min_confidence()
             if decisions is not None and decisions.warning:
                 self._note(decisions.warning)
         return self._policy
@@ -219,9 +248,10 @@ class ReviewRun:
         host = self.host
         keys: dict[Unit, str] = {}
         misses: list[Unit] = []
+        learned = self.learned
         for file in planned:
             for unit in file.units:
-                key = host.cache_key(unit)
+                key = host.cache_key(unit, learned.examples(unit.path))
                 hit = host.cache.get(key, unit.start) if host.cache else None
                 if hit is None:
                     keys[unit] = key
@@ -246,10 +276,13 @@ class ReviewRun:
             calibrate()
         meter = host.meter
         budget = host.unit_token_budget(settings, meter)
-        requests = pack(misses, budget, meter.estimate, sizes, across_files=self.share_requests)
+        # A request carries the examples of one file: with examples, files are not packed together.
+        shared = self.share_requests and not any(learned.examples(u.path) for u in misses)
+        requests = pack(misses, budget, meter.estimate, sizes, across_files=shared)
         self.result.requests += len(requests)
         on_text = (lambda text: self.subscriber(ev.Streamed(text)))
         asker = Asker(host.choice.backend, settings, host.scheduler, host.guidelines, self.policy.cap, on_text, meter)
+        asker.learned = learned.examples
         jobs = max(1, min(host.parallelism.jobs, len(requests)))
         if jobs == 1:  # findings are shown as they stream
             for request in requests:
@@ -294,6 +327,8 @@ class ReviewRun:
         file = self.files[f.path]
         decided = self.policy.decide(f, file.change.changed_lines(), file.lines)
         if isinstance(decided, Dropped):
+            if decided.reason == "suppressed":
+                self._suppressed.append(self.policy.cap(f))
             return self._drop(decided)
         if isinstance(decided, Folded):  # another place of a finding shown: it keeps its fix, gets no new one
             self._drop(decided.dropped)

@@ -182,6 +182,7 @@ def explain_lines(result: ReviewResult) -> list[str]:
         out.append(f"explain: {result.cached_units} unit(s) came from the cache; their raw findings are not listed (--no-cache)")
     if result.loops_stopped:
         out.append(f"explain: {result.loops_stopped} reply(ies) stopped early because the model was repeating itself")
+    out.extend(result.adapted)
     for f in result.findings:
         before = f.extra.get("severity_capped_from")
         if before:
@@ -197,7 +198,7 @@ def explain_lines(result: ReviewResult) -> list[str]:
     for d in sorted(result.dropped, key=lambda d: (d.path, d.line or 0, d.reason)):
         where = _plain(d.path) + (f":{d.line}" if d.line is not None else "")
         title = repr(_plain(d.title)) if d.title else "(no title)"
-        why = f": {_plain(d.detail)}" if d.reason in ("dismissed", "duplicate") and d.detail else ""
+        why = f": {_plain(d.detail)}" if d.reason in ("dismissed", "duplicate", "below confidence") and d.detail else ""
         out.append(f"dropped: {where}: {title}: {d.reason} ({DROP_REASONS.get(d.reason, d.reason)}){why}")
     return out
 
