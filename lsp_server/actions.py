@@ -28,6 +28,15 @@ REFACTOR_TITLE = "Refactor with Gemma"
 REFACTOR_COMMAND = "gemma-review.refactor"
 IGNORE_TITLE = "Ignore this finding"
 DATA_TAG = "gemma-review.refactor"  # marks a refactor action waiting for codeAction/resolve
+# Carried by the fix, fix-all and ignore actions: a client runs it after applying the edit,
+# and the server counts the verdict on this machine (gemma_review.verdicts).
+VERDICT_COMMAND = "gemma-review.verdict"
+
+
+def verdict_command(doc_uri: str, verdict: str, items: Iterable[LiveFinding]) -> types.Command:
+    found = [{"fingerprint": i.fingerprint, "category": i.finding.category, "severity": i.finding.severity} for i in items]
+    return types.Command(title=verdict, command=VERDICT_COMMAND,
+                         arguments=[{"uri": doc_uri, "verdict": verdict, "findings": found}])
 
 _HASH_COMMENTS = {
     ".py", ".pyi", ".rb", ".sh", ".bash", ".zsh", ".yaml", ".yml", ".toml", ".pl", ".r",
@@ -113,6 +122,7 @@ def fix_action(item: LiveFinding, doc: Doc, diagnostic: types.Diagnostic) -> typ
         diagnostics=[diagnostic],
         is_preferred=True,
         edit=workspace_edit(doc, [edit]),
+        command=verdict_command(doc.uri, "fixed", [item]),
     )
 
 
@@ -123,13 +133,15 @@ def ignore_action(item: LiveFinding, doc: Doc, diagnostic: types.Diagnostic, tit
     indent = text[: len(text) - len(text.lstrip())]
     comment = f"{indent}{comment_prefix(doc.path)} gemma-review: ignore[{item.finding.category}]{doc.newline}"
     edit = types.TextEdit(range=types.Range(types.Position(line, 0), types.Position(line, 0)), new_text=comment)
-    return types.CodeAction(title=title, kind=QUICKFIX_KIND, diagnostics=[diagnostic], edit=workspace_edit(doc, [edit]))
+    return types.CodeAction(title=title, kind=QUICKFIX_KIND, diagnostics=[diagnostic], edit=workspace_edit(doc, [edit]),
+                            command=verdict_command(doc.uri, "ignored", [item]))
 
 
 def fix_all_action(items: Iterable[LiveFinding], doc: Doc) -> types.CodeAction | None:
     """Every fix that still applies; of two that overlap the more severe finding's wins."""
     edits: list[types.TextEdit] = []
     taken: list[tuple[int, int]] = []
+    fixed: list[LiveFinding] = []
     ranked = sorted(items, key=lambda i: (-SEVERITY_RANK[i.finding.severity], -i.finding.confidence, i.first_line))
     for item in ranked:
         span = fix_span(item, doc.lines)
@@ -138,6 +150,7 @@ def fix_all_action(items: Iterable[LiveFinding], doc: Doc) -> types.CodeAction |
         if any(span[0] <= b and a <= span[1] for a, b in taken):
             continue
         taken.append(span)
+        fixed.append(item)
         edits.append(replace_lines(doc.lines, span[0], span[1], item.fix_lines, doc.newline))
     if not edits:
         return None
@@ -146,6 +159,7 @@ def fix_all_action(items: Iterable[LiveFinding], doc: Doc) -> types.CodeAction |
         title="Apply all Gemma fixes" if len(edits) > 1 else "Apply the Gemma fix in this file",
         kind=FIX_ALL_KIND,
         edit=workspace_edit(doc, edits),
+        command=verdict_command(doc.uri, "fixed", fixed),
     )
 
 

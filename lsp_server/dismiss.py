@@ -86,6 +86,11 @@ async def dismiss_command(ls: Host, args: tuple[Any, ...]) -> dict[str, Any]:
         path = await run_in_thread(ls.loop or asyncio.get_running_loop(), work)
     except GemmaReviewError as exc:
         raise JsonRpcException(str(exc), code=REQUEST_FAILED) from None
+    from .configuration import doc_settings
+    from gemma_review.verdicts import record_findings as count
+
+    settings = doc_settings(ls, state)
+    await run_in_thread(ls.loop or asyncio.get_running_loop(), lambda: count(settings, root, "dismissed", [item.finding]))
     ls.log(f"{verdict} {state.target.shown}: {item.finding.title} ({reason}) in {path}")
     republish(ls)
     return {"dismissed": True, "store": str(path)}

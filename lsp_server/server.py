@@ -31,7 +31,7 @@ from gemma_review.config import Settings
 from gemma_review.engine import ReviewResult
 from gemma_review.errors import GemmaReviewError
 
-from . import actions, availability, code_actions, configuration, dismiss, jobs, options, sync, transport
+from . import actions, availability, code_actions, configuration, dismiss, jobs, options, sync, transport, verdict
 from .dismiss import DISMISS_COMMAND
 from .engines import EngineHub
 from .options import EditorOptions
@@ -217,6 +217,10 @@ def build_server() -> GemmaLanguageServer:
     @server.command(actions.REFACTOR_COMMAND)
     async def refactor_command(ls: GemmaLanguageServer, *args: Any) -> dict[str, Any]:
         return await code_actions.refactor_command(ls, args)
+
+    @server.command(actions.VERDICT_COMMAND)
+    async def verdict_command(ls: GemmaLanguageServer, *args: Any) -> dict[str, Any]:
+        return await verdict.verdict_command(ls, args)
 
     @server.command(DISMISS_COMMAND)
     async def dismiss_command(ls: GemmaLanguageServer, *args: Any) -> dict[str, Any]:
