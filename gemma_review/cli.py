@@ -230,7 +230,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from .decide import repo_root
         from .verdicts import stats
 
-        return stats(load_settings(Path.cwd(), config_file=args.config).settings, repo_root(Path.cwd()))
+        loaded = load_settings(Path.cwd(), config_file=args.config)
+        for warning in loaded.warnings:
+            sys.stderr.write(f"gemma-review: warning: {warning}\n")
+        return stats(loaded.settings, repo_root(Path.cwd()))
     if args.command == "dismiss":
         from . import decide
 

@@ -222,3 +222,14 @@ def test_learn_on_sends_the_dismissals_and_a_new_one_is_a_new_review(repo: Path,
     dec.write(repo, records(4))
     run(capsys, fake_ollama, "review", "streak.py")
     assert len(fake_ollama.requests) == 3  # new examples: reviewed again
+
+
+def test_a_repository_cannot_turn_learning_on(repo: Path, capsys) -> None:
+    from gemma_review.config import load_settings
+
+    (repo / ".gemma-review.toml").write_text("learn = true\n", encoding="utf-8")
+    assert load_settings(repo).settings.learn is False
+    assert "learn: off" in run(capsys, None, "stats")[1]
+    learn_on()  # the developer's own config
+    assert load_settings(repo).settings.learn is True
+    assert "learn: on" in run(capsys, None, "stats")[1]
