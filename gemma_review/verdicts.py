@@ -43,7 +43,7 @@ STEP = 0.1
 MAX_THRESHOLD = 0.9  # a learned min_confidence never goes above this
 MAX_EXAMPLES = 3  # dismissals carried in one prompt
 EXAMPLE_BUDGET = 200  # tokens the examples block may take (header included)
-EXAMPLE_HEADER = "Judged not a problem here by this repository's team (do not report these again):"
+EXAMPLE_HEADER = "Judged not a problem here by this team (do not report again):"
 DISMISS_VERDICTS = ("dismissed", "accepted-risk")  # a baseline record is not a judgement
 
 
@@ -137,11 +137,17 @@ def adaptations(settings: Settings, all_rates: dict[str, Rates]) -> dict[str, Ad
 # --- examples in the prompt ---------------------------------------------------------------
 
 
-def example_line(d: Decision, width: int = 200) -> str:
+def _cut(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "\u2026"
+
+
+def example_line(d: Decision) -> str:
+    """One dismissal: path, category, title, reason and the first line of its code, each cut short."""
     code = next((ln.strip() for ln in d.code.splitlines() if ln.strip()), "")
-    why = f" ({d.reason})" if d.reason else ""
-    text = f"- {d.path}, {d.category}: \u201c{d.title}\u201d{why}" + (f" on `{code[:80]}`" if code else "")
-    return " ".join(text.split())[:width]
+    why = f" ({_cut(d.reason, 40)})" if d.reason.strip() else ""
+    where = f" on `{_cut(code, 40).replace('`', chr(39))}`" if code else ""
+    return f"- {_cut(d.path, 60)}, {d.category}: \u201c{_cut(d.title, 70)}\u201d{why}{where}"
 
 
 def examples_block(decisions: Decisions | None, path: str, categories: Iterable[str],
