@@ -57,6 +57,11 @@ async def test_the_quick_fix_ignore_and_dismiss_are_counted(fake_ollama: FakeOll
         (item,) = fix_args["findings"]
         assert (fix_args["uri"], fix_args["verdict"], item["fingerprint"], item["category"]) == (
             uri, "fixed", diag.data["fingerprint"], "bug")
+        every = await client.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), range=diag.range,
+            context=types.CodeActionContext(diagnostics=[], only=["source.fixAll.gemma-review"])))
+        (fix_all,) = [command_of(a) for a in every]
+        assert fix_all["command"] == "gemma-review.verdict" and fix_all["arguments"][0]["findings"] == [item]
         # The editor applies the edit, then runs the command.
         for command in (fix, ignore):
             result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
