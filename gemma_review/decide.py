@@ -130,6 +130,7 @@ def baseline(
     source = Source(paths=tuple(paths) or ((cwd,) if base is None else ()), base=base)
     changes = gather(source, root)  # paths relative to the repository root, as the hook and editor give them
     engine = ReviewEngine(loaded.settings, root=loaded.root)
+    engine.counts_verdicts = False
     kept = [d for d in store.records if not (update and d.verdict == "baseline")]
     engine.decisions = _Fixed(dec.Decisions(kept, root=root))  # --update: the old baseline hides nothing
     try:

@@ -104,6 +104,9 @@ class ReviewEngine:
         # Anything with .current() -> Decisions; `baseline --update` gives one without the baseline.
         self.decisions: DecisionStore | None = None
         self._parallel: tuple[Backend, Parallelism] | None = None
+        # Count what happens to the findings on this machine (gemma_review.verdicts); bench and
+        # baseline do not: nobody judges what they find.
+        self.counts_verdicts = True
 
     @property
     def scheduler(self) -> Scheduler:
@@ -282,7 +285,7 @@ class ReviewEngine:
 
     def count_verdicts(self, kind: str, findings: list[Finding], once_a_day: bool = False) -> None:
         """Count what happened to findings on this machine (gemma_review.verdicts)."""
-        if findings:
+        if findings and self.counts_verdicts:
             from .verdicts import record_findings
 
             record_findings(self.settings, self.repo_root, kind, findings, once_a_day)

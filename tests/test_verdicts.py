@@ -233,3 +233,10 @@ def test_a_repository_cannot_turn_learning_on(repo: Path, capsys) -> None:
     learn_on()  # the developer's own config
     assert load_settings(repo).settings.learn is True
     assert "learn: on" in run(capsys, None, "stats")[1]
+
+
+def test_baseline_counts_nothing(repo: Path, fake_ollama: FakeOllama, capsys) -> None:
+    answer(fake_ollama, finding_json())
+    code, _, err = run(capsys, None, "baseline", "--no-cache", "--backend", "ollama", "--host", fake_ollama.url)
+    assert code == 0, err
+    assert counts(repo) == {}

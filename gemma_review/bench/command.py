@@ -61,6 +61,8 @@ def run(
     # findings under it fill the precision-by-confidence table.
     unfloored = dataclasses.replace(settings, min_confidence=0.0)
     engines = [ReviewEngine(model_settings(unfloored, e), root=folder, use_cache=False, allow_demo=True) for e in entries]
+    for engine in engines:
+        engine.counts_verdicts = False  # the samples' findings are not anyone's verdicts
     rows: list[Row] = []
     markdown = fmt != "json"
     try:
