@@ -8,7 +8,10 @@ look-alikes, each dismissed with a reason): tokens the block adds (the project's
 caches (the system message and the guidelines) is byte-identical. Then the worst case:
 long titles, code and reasons, to show the block stays within ``EXAMPLE_BUDGET``.
 
-    python benchmarks/learn.py
+    python benchmarks/learn.py [--gguf MODEL.gguf]
+
+With ``--gguf`` the tokens are also counted by that model's own tokenizer (llama.cpp, the
+``embedded`` backend; e.g. the bundled demo model) for the chat messages as sent.
 """
 
 from __future__ import annotations
@@ -49,12 +52,27 @@ def tokens(messages: list[dict[str, str]]) -> int:
     return sum(estimate_tokens(m["content"]) for m in messages)
 
 
+def counter(gguf: str | None):
+    """The model's own token count of chat messages, or None without --gguf."""
+    if not gguf:
+        return None
+    from gemma_review.backends.embedded import EmbeddedBackend
+    from gemma_review.config import Settings
+
+    backend = EmbeddedBackend(Settings(backend="embedded", model_file=gguf, num_ctx=4096))
+    return backend
+
+
 def main() -> int:
+    gguf = sys.argv[sys.argv.index("--gguf") + 1] if "--gguf" in sys.argv else None
+    backend = counter(gguf)
     decisions = store()
     labels = tomllib.loads((REPO / "samples" / "labels.toml").read_text(encoding="utf-8"))["samples"]
     print(f"{len(decisions.records)} dismissals in the store; budget {vd.EXAMPLE_BUDGET} tokens, at most {vd.MAX_EXAMPLES}\n")
-    print("| file | prompt tokens | examples | added tokens | added | prefix identical |")
-    print("|---|---:|---:|---:|---:|---|")
+    real = " | added (model's tokenizer) |" if backend else " |"
+    print("| file | prompt tokens | examples | added tokens | added | prefix identical" + real)
+    print("|---|---:|---:|---:|---:|---|" + ("---:|" if backend else ""))
+    real_added = []
     added_all = []
     for s in labels:
         path = s["file"]
@@ -68,8 +86,17 @@ def main() -> int:
         added = tokens(learned) - tokens(plain)
         added_all.append(added)
         n = block.count("\n") - 1 if block else 0
-        print(f"| {path} | {tokens(plain)} | {n} | {added} | {100 * added / tokens(plain):.1f} % | {'yes' if same else 'NO'} |")
-    print(f"\nadded per request: mean {sum(added_all) / len(added_all):.0f}, max {max(added_all)} tokens")
+        cell = ""
+        if backend is not None:
+            counted = backend.count_tokens(learned) - backend.count_tokens(plain)
+            real_added.append(counted)
+            cell = f" {counted} |"
+        print(f"| {path} | {tokens(plain)} | {n} | {added} | {100 * added / tokens(plain):.1f} % | {'yes' if same else 'NO'} |{cell}")
+    print(f"\nadded per request: mean {sum(added_all) / len(added_all):.0f}, max {max(added_all)} tokens (estimate)")
+    if real_added:
+        print(f"added per request by {Path(gguf or '').name}'s tokenizer: mean {sum(real_added) / len(real_added):.0f}, "
+              f"max {max(real_added)} tokens")
+        backend.close()
     long = Decisions([Decision(f"{i:016x}", "a.py", "bug", "Long title " * 30, "code " * 300, "dismissed", "reason " * 200)
                       for i in range(20)])
     worst = vd.examples_block(long, "a.py", CATEGORIES)
