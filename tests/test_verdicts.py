@@ -217,6 +217,10 @@ def test_learn_on_sends_the_dismissals_and_a_new_one_is_a_new_review(repo: Path,
     run(capsys, fake_ollama, "review", "streak.py")
     assert len(fake_ollama.requests) == 2  # the examples are in the key: not the cached review
     assert vd.EXAMPLE_HEADER in last_user_text(fake_ollama.requests[-1])
+    plain, learned = (r["messages"] for r in fake_ollama.requests)
+    assert plain[0] == learned[0]  # the instructions and schema: byte-identical
+    before, block, after = learned[1]["content"].partition(vd.EXAMPLE_HEADER)
+    assert plain[1]["content"] == before + after[after.index("File: "):]  # the block sits before the code
     run(capsys, fake_ollama, "review", "streak.py")
     assert len(fake_ollama.requests) == 2  # same examples: cached
     dec.write(repo, records(4))
