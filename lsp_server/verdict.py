@@ -48,4 +48,5 @@ async def verdict_command(ls: Host, args: tuple[Any, ...]) -> dict[str, Any]:
     from gemma_review.verdicts import record
 
     n = await run_in_thread(ls.loop or asyncio.get_running_loop(), lambda: record(settings, root, verdict, items))
+    ls.log(f"counted {verdict}: {n} finding{'s' if n != 1 else ''} in {state.target.shown} (verdicts on this machine)")
     return {"counted": n}

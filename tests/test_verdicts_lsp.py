@@ -75,3 +75,27 @@ async def test_the_quick_fix_ignore_and_dismiss_are_counted(fake_ollama: FakeOll
         with pytest.raises(Exception, match="verdict"):
             await bad
     assert counts(repo) == {"bug": (1, 1, 1, 1)}
+
+
+@pytest.mark.nvim
+@pytest.mark.parametrize("variant", ["debian-0.7", "pypi-0.11"])
+def test_neovim_applying_the_quick_fix_counts_it(variant: str, fake_ollama: FakeOllama, tmp_path: Path, repo: Path) -> None:
+    """A real Neovim: vim.lsp.buf.code_action() applies the fix's edit, then runs its command."""
+    import subprocess
+
+    from tests.helpers import NVIM_VARIANTS
+    from tests.test_dismiss_nvim import nvim, nvim_env, read_result
+
+    binary, _api, reason = NVIM_VARIANTS[variant]
+    if binary is None:
+        pytest.skip(reason)
+    out = tmp_path / "fix.json"
+    env = nvim_env(tmp_path, "nia", {"host": fake_ollama.url, "backend": "ollama"}, repo / "streak.py", out,
+                   GEMMA_MODE="action", GEMMA_ACTION="Apply Gemma fix:")
+    done = subprocess.run(nvim(binary), env=env, cwd=repo, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    result = read_result(out, done.returncode, done.stderr)
+    assert any(t.startswith(f"Apply Gemma fix: {TITLE}") for t in result["menu"]), result["menu"]
+    assert result["cleared"] and result["recorded"] == "counted fixed: 1 finding in streak.py (verdicts on this machine)"
+    s = Settings(cache_dir=env["GEMMA_REVIEW_CACHE_DIR"])
+    assert {c: (r.shown, r.fixed) for c, r in vd.rates(s, repo).items()} == {"bug": (1, 1)}

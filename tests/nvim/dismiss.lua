@@ -21,7 +21,9 @@ local out_path = os.getenv("GEMMA_OUT") or "gemma-nvim-result.json"
 local timeout = tonumber(os.getenv("GEMMA_TIMEOUT") or "30000")
 local mode = os.getenv("GEMMA_MODE") or "dismiss"
 local answer = os.getenv("GEMMA_CHOICE") or "False positive"
-local DISMISS = "Dismiss for the team…"
+-- GEMMA_MODE=action picks GEMMA_ACTION (a title or its prefix) from the menu instead, e.g.
+-- "Apply Gemma fix:", and waits for the server to log the verdict the action's command counted.
+local DISMISS = mode == "action" and os.getenv("GEMMA_ACTION") or "Dismiss for the team…"
 
 local v = vim.version()
 local result = { nvim = string.format("%d.%d.%d", v.major, v.minor, v.patch), mode = mode }
@@ -136,6 +138,12 @@ local function run()
   vim.api.nvim_win_set_cursor(0, { d.lnum + 1, d.col })
   vim.lsp.buf.code_action()
   result.cleared = vim.wait(timeout, function() return #vim.diagnostic.get(buf) == 0 end, 20)
+  if mode == "action" then
+    -- Neovim applied the action's edit, then ran its command: the server logs what it counted.
+    vim.wait(timeout, function() return logged("^counted ") ~= nil end, 20)
+    result.recorded = logged("^counted ")
+    return
+  end
   -- The server logs the record it wrote: "dismissed streak.py: <title> (<reason>) in <store>".
   vim.wait(timeout, function() return logged("^dismissed ") ~= nil end, 20)
   result.recorded = logged("^dismissed ")
