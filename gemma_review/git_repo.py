@@ -75,7 +75,7 @@ def find_root(start: Path) -> Path | None:
     """The work tree holding ``start`` (a folder), or None outside one."""
     try:
         out = run_git(start, "rev-parse", "--show-toplevel")
-    except GitError:
+    except InputError:  # not a repository, or no git program at all: either way, no root
         return None
     text = out.decode("utf-8", "surrogateescape").strip()
     return Path(text) if text else None  # empty inside .git itself

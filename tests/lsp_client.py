@@ -16,7 +16,7 @@ import re
 import sys
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Union, AsyncIterator, Callable
 
 import pytest
 from lsprotocol import types
@@ -39,9 +39,28 @@ by_profile = pytest.mark.parametrize("profile", PROFILES)
 # --- the client ------------------------------------------------------------------------
 
 
+def client_converter() -> Any:
+    """pygls' converter, reading a code action as the LSP spec does.
+
+    lsprotocol takes any object with a ``command`` key for a ``Command``, so a CodeAction
+    that carries both an edit and a command (the server counts an applied fix that way)
+    would reach the test as a bare Command. Per the spec, a Command's ``command`` is a
+    string and a CodeAction's is an object; VS Code and Neovim read it so.
+    """
+    converter = default_converter()
+
+    def command_or_action(obj: Any, _: type) -> types.Command | types.CodeAction:
+        if isinstance(obj.get("command"), str):
+            return converter.structure(obj, types.Command)
+        return converter.structure(obj, types.CodeAction)
+
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], command_or_action)
+    return converter
+
+
 def make_client() -> LanguageClient:
     """pytest-lsp's client, also keeping every publishDiagnostics (with its version) and status."""
-    client = LanguageClient(converter_factory=default_converter)
+    client = LanguageClient(converter_factory=client_converter)
     register_lsp_features(
         client, {k: v for k, v in DEFAULT_CLIENT_FEATURES.items() if k != types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS}
     )

@@ -308,7 +308,7 @@ async def test_diagnostics_move_with_the_text_until_the_next_review(profile: str
         change(client, uri, 3, [insert(14, 4, "🎉")])
         (diag,) = (await until(lambda: published(client, uri, 3), "v3"))[-1].diagnostics
         assert span(diag.range) == ((14, 6), (15, 31))
-        assert [a.title for a in await actions_at(client, uri, diag.range, [diag], only=["quickfix"])] == ["Ignore this finding"]
+        assert [a.title for a in await actions_at(client, uri, diag.range, [diag], only=["quickfix"])] == ["Ignore this finding", "Dismiss for the team…"]
 
         # Typed away again: the fix is back.
         change(client, uri, 4, [types.TextDocumentContentChangePartial(range=types.Range(types.Position(14, 4), types.Position(14, 6)), text="")])
