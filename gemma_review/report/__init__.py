@@ -3,9 +3,10 @@ and GitLab Code Quality."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from ..result import ReviewResult
+if TYPE_CHECKING:  # the CLI reads FORMATS at start-up: it must not pull in the pipeline
+    from ..result import ReviewResult
 
 FORMATS = ("text", "json", "sarif", "github", "rdjson", "gitlab")
 JSON_FORMATS = ("json", "sarif", "rdjson", "gitlab")
