@@ -100,6 +100,7 @@ class Asker:
         cap: Callable[[Finding], Finding],
         on_text: Callable[[str], None] | None = None,
         meter: TokenMeter | None = None,
+        learned: Callable[[str], str] | None = None,
     ) -> None:
         self.meter = meter or TokenMeter(backend, context_window(backend, settings.num_ctx))
         self.backend = backend
@@ -109,7 +110,7 @@ class Asker:
         self.cap = cap
         self.on_text = on_text
         # learn = true: the examples block for a request's file ("" for none)
-        self.learned: Callable[[str], str] = lambda path: ""
+        self.learned: Callable[[str], str] = learned or (lambda path: "")
 
     def ask(
         self,

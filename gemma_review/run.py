@@ -92,6 +92,8 @@ class RunHost(Protocol):
 
     def learning(self, decisions: Decisions | None) -> Learning: ...
 
+    def calibrate(self) -> None: ...
+
     def count_verdicts(self, kind: str, findings: list[Finding], once_a_day: bool = False) -> None: ...
 
 
@@ -159,11 +161,8 @@ class ReviewRun:
 
     def _count_verdicts(self) -> None:
         """Shown and ignore-comment findings, once per fingerprint a day (gemma_review.verdicts)."""
-        count = getattr(self.host, "count_verdicts", None)
-        if count is None:
-            return
-        count("shown", self.result.findings, once_a_day=True)
-        count("ignored", self._suppressed, once_a_day=True)
+        self.host.count_verdicts("shown", self.result.findings, once_a_day=True)
+        self.host.count_verdicts("ignored", self._suppressed, once_a_day=True)
         if self._learning is not None:
             self.result.adapted = self._learning.explain()
 
@@ -171,10 +170,7 @@ class ReviewRun:
     def learned(self) -> Learning:
         """What ``learn = true`` adapts in this run (nothing with learn off)."""
         if self._learning is None:
-            from .verdicts import Learning
-
-            make = getattr(self.host, "learning", None)
-            self._learning = make(self.policy.decisions) if make is not None else Learning()
+            self._learning = self.host.learning(self.policy.decisions)
         return self._learning
 
     @property
@@ -271,9 +267,7 @@ class ReviewRun:
         settings = host.choice.settings
         sizes = {path: len(f.lines) for path, f in self.files.items()}
         lines_of = {path: f.lines for path, f in self.files.items()}
-        calibrate = getattr(host, "calibrate", None)
-        if calibrate is not None:
-            calibrate()
+        host.calibrate()
         meter = host.meter
         budget = host.unit_token_budget(settings, meter)
         # A request carries the examples of one file: with examples, files are not packed together.
@@ -281,8 +275,8 @@ class ReviewRun:
         requests = pack(misses, budget, meter.estimate, sizes, across_files=shared)
         self.result.requests += len(requests)
         on_text = (lambda text: self.subscriber(ev.Streamed(text)))
-        asker = Asker(host.choice.backend, settings, host.scheduler, host.guidelines, self.policy.cap, on_text, meter)
-        asker.learned = learned.examples
+        asker = Asker(host.choice.backend, settings, host.scheduler, host.guidelines, self.policy.cap, on_text, meter,
+                      learned.examples)
         jobs = max(1, min(host.parallelism.jobs, len(requests)))
         if jobs == 1:  # findings are shown as they stream
             for request in requests:

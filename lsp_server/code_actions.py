@@ -15,13 +15,13 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from gemma_review.errors import GemmaReviewError
 from gemma_review.textfile import content_hash
+from gemma_review.runner import run_in_thread
 
 from . import actions, diagnostics, lines
 from .diagnostics import LiveFinding
 from .dismiss import DISMISS_TITLE, dismiss_action
 from .host import Host
 from .protocol import REQUEST_FAILED
-from .reviewer import run_in_thread
 from .state import DocState
 
 

@@ -19,12 +19,12 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from gemma_review import decisions as dec
 from gemma_review.errors import GemmaReviewError
+from gemma_review.runner import run_in_thread
 
 from .actions import QUICKFIX_KIND, Doc
 from .diagnostics import LiveFinding
 from .host import Host
 from .protocol import REQUEST_FAILED
-from .reviewer import run_in_thread
 from .state import DocState
 
 DISMISS_COMMAND = "gemma-review.dismiss"

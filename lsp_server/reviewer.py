@@ -17,7 +17,6 @@ from typing import Any, Callable, Protocol, Union
 
 from gemma_review import events as ev
 from gemma_review.runner import CancelToken, Task, spawn
-from gemma_review.runner import run_in_thread as run_in_thread  # the LSP's other off-loop work
 
 from .state import JobState
 

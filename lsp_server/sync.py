@@ -18,6 +18,7 @@ from pygls.exceptions import JsonRpcException
 
 from gemma_review.config import Settings
 from gemma_review.textfile import NotText, content_hash, decode
+from gemma_review.runner import run_in_thread
 
 from . import diagnostics, lines
 from .diagnostics import LiveFinding
@@ -25,7 +26,6 @@ from .documents import open_text, path_of
 from .engines import target_for, untitled_name
 from .host import Host
 from .protocol import REQUEST_FAILED
-from .reviewer import run_in_thread
 from .state import DocState, PendingRemap
 
 log = logging.getLogger("gemma_review.lsp")

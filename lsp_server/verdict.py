@@ -12,11 +12,12 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
+from gemma_review.runner import run_in_thread
+
 from .actions import VERDICT_COMMAND
 from .configuration import doc_settings
 from .dismiss import repo_of
 from .host import Host
-from .reviewer import run_in_thread
 
 MAX_ITEMS = 1000
 
