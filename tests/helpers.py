@@ -90,6 +90,19 @@ def finding(
 # --- the streak sample as the model answers it ------------------------------------------------
 
 LABELS = tomllib.loads((SAMPLES / "labels.toml").read_text())
+STREAK = (SAMPLES / "streak.py").read_text(encoding="utf-8")
+
+
+def streak_repo(root: Path, user: str, email: str) -> Path:
+    """A new git repository at ``root`` (user ``user <email>``) holding an uncommitted streak.py."""
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", user)
+    git(root, "config", "user.email", email)
+    (root / "streak.py").write_text(STREAK, encoding="utf-8")
+    return root
+
+
 STREAK_LABEL = next(s for s in LABELS["samples"] if s["file"] == "streak.py")
 STREAK_FINDING = STREAK_LABEL["findings"][0]
 FIXED_LINE = '    for current in sorted({event["date"] for event in events}):'

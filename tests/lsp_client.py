@@ -25,11 +25,9 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 from tests.fake_ollama import PROMPT_LINE, FakeOllama, Reply, last_user_text
-from tests.helpers import SAMPLES
 
 SERVER = [sys.executable, "-m", "gemma_review", "lsp"]
 PROFILES = ["neovim", "visual-studio-code"]
-STREAK = (SAMPLES / "streak.py").read_text(encoding="utf-8")
 TITLE = "Deduplicate dates before counting the streak"
 WAIT = 30.0  # generous (CI machines are busy): only a failing test ever waits this long
 

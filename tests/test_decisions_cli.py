@@ -11,10 +11,9 @@ import pytest
 
 from gemma_review import decisions as dec
 from tests.fake_ollama import FakeOllama, Reply
-from tests.helpers import SAMPLES, finding_json, git, reply, run
+from tests.helpers import STREAK, finding_json, git, reply, run, streak_repo
 from tests.scratch_repo import make_scratch, must
 
-STREAK = (SAMPLES / "streak.py").read_text(encoding="utf-8")
 NEW_BUG = "\n\ndef average(values: list[float]) -> float:\n    return sum(values) / len(values)\n"
 NEW = {
     "line": 27, "end_line": 27, "severity": "error", "category": "bug", "title": "Guard against an empty list",
@@ -31,12 +30,7 @@ MODEL = ["--backend", "ollama"]
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.name", "Ann Reviewer")
-    git(root, "config", "user.email", "ann@example.invalid")
-    (root / "streak.py").write_text(STREAK, encoding="utf-8")
+    root = streak_repo(tmp_path / "repo", "Ann Reviewer", "ann@example.invalid")
     git(root, "add", "streak.py")
     git(root, "commit", "-q", "-m", "streak")
     monkeypatch.chdir(root)

@@ -31,8 +31,8 @@ from gemma_review.errors import ModelUnavailableError
 from gemma_review.report import render
 from tests.fake_ollama import FakeOllama, Reply
 from tests.helpers import OLLAMA_HOST as HOST
-from tests.helpers import closed_port_url, free_port
-from tests.lsp_client import STREAK, TITLE, logs, opened, session, until
+from tests.helpers import STREAK, closed_port_url, free_port
+from tests.lsp_client import TITLE, logs, opened, session, until
 from tests.scratch_repo import Scratch, make_scratch, must
 
 REPO = Path(__file__).resolve().parent.parent

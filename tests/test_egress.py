@@ -293,7 +293,8 @@ def test_bench_sends_nothing_to_the_proxy(
 async def test_language_server_review_sends_nothing_to_the_proxy(
     backend: str, proxy: RecordingProxy, fake_ollama: FakeOllama, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.lsp_client import STREAK, WAIT, opened, session, until
+    from tests.helpers import STREAK
+    from tests.lsp_client import WAIT, opened, session, until
 
     set_proxy_env(monkeypatch, proxy, PROXY_VARS)  # the server inherits this environment
     async with session("neovim", project, {"host": fake_ollama.url, "backend": backend}) as client:

@@ -16,9 +16,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from tests.fake_ollama import FakeOllama, Reply, last_user_text
+from tests.helpers import STREAK
 from tests.lsp_client import (
     MARK,
-    STREAK,
     WAIT,
     actions_at,
     by_profile,

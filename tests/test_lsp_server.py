@@ -19,11 +19,10 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient, client_capabilities
 
 from tests.fake_ollama import FakeOllama, Reply
-from tests.helpers import FIXED_LINE, SAMPLES, WHITESPACE_SOURCE, free_port, whitespace_reply
+from tests.helpers import FIXED_LINE, SAMPLES, STREAK, WHITESPACE_SOURCE, free_port, whitespace_reply
 from tests.lsp_client import (
     PROFILES,
     SERVER,
-    STREAK,
     TITLE,
     WAIT,
     actions_at,

@@ -21,19 +21,13 @@ from gemma_review.prompt import SYSTEM_PROMPT, review_messages
 from gemma_review.tokens import estimate_tokens
 from gemma_review.units import Unit
 from tests.fake_ollama import FakeOllama, Reply, last_user_text
-from tests.helpers import SAMPLES, finding_json, git, reply, run
+from tests.helpers import STREAK, finding_json, reply, run, streak_repo
 
-STREAK = (SAMPLES / "streak.py").read_text(encoding="utf-8")
 
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.name", "Ann Reviewer")
-    git(root, "config", "user.email", "ann@example.invalid")
-    (root / "streak.py").write_text(STREAK, encoding="utf-8")
+    root = streak_repo(tmp_path / "repo", "Ann Reviewer", "ann@example.invalid")
     monkeypatch.chdir(root)
     return root
 

@@ -14,19 +14,13 @@ from lsprotocol import types
 from gemma_review import verdicts as vd
 from gemma_review.config import Settings
 from tests.fake_ollama import FakeOllama
-from tests.helpers import git
-from tests.lsp_client import STREAK, TITLE, ollama, opened, published, session, until
+from tests.helpers import STREAK, streak_repo
+from tests.lsp_client import TITLE, ollama, opened, published, session, until
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.name", "Lin Editor")
-    git(root, "config", "user.email", "lin@example.invalid")
-    (root / "streak.py").write_text(STREAK, encoding="utf-8")
-    return root
+    return streak_repo(tmp_path / "repo", "Lin Editor", "lin@example.invalid")
 
 
 def command_of(action) -> dict:
