@@ -31,10 +31,6 @@ class Skip:
         """A change with no reviewable line (whitespace only, a deleted block) is not news."""
         return self.kind != SKIP_NOTHING
 
-    # Reports and older callers read a skip as the pair (path, reason).
-    def __iter__(self):
-        return iter((self.path, self.reason))
-
 
 @dataclass
 class Progress:

@@ -16,6 +16,7 @@ from gemma_review.intake import FileChange
 from gemma_review.report import render
 from gemma_review.report.github import render as render_github
 from gemma_review.report.text import summary
+from gemma_review.result import Skip
 from gemma_review.textfile import content_hash
 
 STREAK = (
@@ -78,7 +79,7 @@ def build_result(*, crlf: bool = False) -> ReviewResult:
         "db/query files/find,user.py": FileChange("db/query files/find,user.py", QUERY, [(2, 2)]),
     }
     return ReviewResult(
-        findings=findings, skipped=[("logo.png", "binary file"), ("old.py", "deleted")],
+        findings=findings, skipped=[Skip("logo.png", "binary file"), Skip("old.py", "deleted")],
         metrics=Metrics(prompt_tokens=900, output_tokens=120, decode_seconds=2.0, total_seconds=3.5, requests=2),
         units=3, cached_units=1, files=files, notes=["src/streak.py:4-11: note"], backend="ollama",
         model="gemma4:e4b", wall_seconds=3.75,

@@ -206,7 +206,7 @@ def run_model(engine: Any, samples: Sequence[Sample], root: Path, min_confidence
     result.wall_seconds = time.monotonic() - start
     m = result.metrics
     backend = engine.backend
-    notes = [f"{path}: {reason}" for path, reason in result.skipped] + list(result.notes)
+    notes = [f"{s.path}: {s.reason}" for s in result.skipped] + list(result.notes)
     threshold = engine.settings.min_confidence if min_confidence is None else min_confidence
     kept = [f for f in result.findings if f.confidence >= threshold]
     dropped = result.dropped_counts()

@@ -63,7 +63,7 @@ def render(result: ReviewResult, **_: object) -> str:
         "findings": [
             finding_dict(f, result.files[f.path].text if f.path in result.files else None) for f in result.findings
         ],
-        "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
         "notes": result.notes,
         "dropped": result.dropped_counts(),
         "summary": {
